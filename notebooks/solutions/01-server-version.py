@@ -1,0 +1,2 @@
+def server_version(client):
+    return client.info("server")["redis_version"]

@@ -1,0 +1,157 @@
+"""Generate the course's navigation: previous · map · next links at the top and
+bottom of every lesson, the lesson list in the course map, and the course map
+in the README. Derived from the notebooks themselves (their first heading and
+the line after it), never kept by hand.
+
+    python tools/navigation.py           # rewrite what is out of date
+    python tools/navigation.py --check   # exit 1 if anything is out of date (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+README = ROOT / "README.md"
+MAP_NAME = "00-course-map.ipynb"
+NAV_TAG = "navigation"
+MAP_TAG = "course-map"
+MAP_START, MAP_END = "<!-- course-map:start -->", "<!-- course-map:end -->"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    path: Path
+    title: str
+    summary: str
+
+    @property
+    def number(self) -> str:
+        return self.path.name[:2]
+
+    @property
+    def label(self) -> str:
+        return f"{self.number} · {self.title}"
+
+
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def read_lesson(path: Path) -> Lesson:
+    """Title and one-line summary from the notebook's first heading cell."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "markdown" or NAV_TAG in _tags(cell):
+            continue
+        lines = [line.strip() for line in cell.source.splitlines()]
+        for i, line in enumerate(lines):
+            if line.startswith("# "):
+                title = re.sub(r"^\d+\s*[·.:-]\s*", "", line[2:].strip())
+                summary = next((x for x in lines[i + 1 :] if x and not x.startswith("#")), "")
+                return Lesson(path, title, summary)
+    raise ValueError(f"{path.name}: no '# Title' heading in its first markdown cells")
+
+
+def lessons() -> list[Lesson]:
+    return [read_lesson(p) for p in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))]
+
+
+def nav_markdown(all_lessons: list[Lesson], index: int) -> str:
+    parts = []
+    if index > 0:
+        prev = all_lessons[index - 1]
+        parts.append(f"[← {prev.label}]({prev.path.name})")
+    parts.append(f"[Course map]({MAP_NAME})")
+    if index + 1 < len(all_lessons):
+        nxt = all_lessons[index + 1]
+        parts.append(f"[{nxt.label} →]({nxt.path.name})")
+    return " · ".join(parts)
+
+
+def map_markdown(all_lessons: list[Lesson], link_prefix: str) -> str:
+    rows = ["| Lesson | What you learn |", "|---|---|"]
+    for lesson in all_lessons[1:]:
+        rows.append(f"| [{lesson.label}]({link_prefix}{lesson.path.name}) | {lesson.summary} |")
+    return "\n".join(rows)
+
+
+def _nav_cell(source: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(source, metadata={"tags": [NAV_TAG]})
+
+
+def update_notebook(path: Path, nav: str, course_map: str | None) -> bool:
+    """Put ``nav`` first and last, and the map into the map cell; True if changed."""
+    nb = nbformat.read(path, as_version=4)
+    before = nbformat.writes(nb)
+    body = [c for c in nb.cells if NAV_TAG not in _tags(c)]
+    for cell in body:
+        if course_map is not None and MAP_TAG in _tags(cell):
+            cell.source = course_map
+    top, bottom = _nav_cell(nav), _nav_cell(nav)
+    old = [c for c in nb.cells if NAV_TAG in _tags(c)]
+    if len(old) == 2:  # keep cell ids stable so the diff shows only real changes
+        top.id, bottom.id = old[0].id, old[1].id
+    nb.cells = [top, *body, bottom]
+    after = nbformat.writes(nb)
+    if after != before:
+        path.write_text(after + "\n" if not after.endswith("\n") else after)
+        return True
+    return False
+
+
+def update_readme(course_map: str) -> bool:
+    text = README.read_text()
+    if MAP_START not in text:
+        return False
+    head, rest = text.split(MAP_START, 1)
+    _, tail = rest.split(MAP_END, 1)
+    new = f"{head}{MAP_START}\n{course_map}\n{MAP_END}{tail}"
+    if new != text:
+        README.write_text(new)
+        return True
+    return False
+
+
+def update_navigation(check: bool) -> list[str]:
+    """Bring every generated part up to date (or, with ``check``, only report)."""
+    all_lessons = lessons()
+    stale: list[str] = []
+    originals = {lesson.path: lesson.path.read_text() for lesson in all_lessons}
+    readme_before = README.read_text() if README.exists() else ""
+    for i, lesson in enumerate(all_lessons):
+        course_map = map_markdown(all_lessons, "") if lesson.path.name == MAP_NAME else None
+        if update_notebook(lesson.path, nav_markdown(all_lessons, i), course_map):
+            stale.append(lesson.path.name)
+    if README.exists() and update_readme(map_markdown(all_lessons, "notebooks/")):
+        stale.append("README.md")
+    if check:  # restore: --check only reports
+        for path, text in originals.items():
+            path.write_text(text)
+        if README.exists():
+            README.write_text(readme_before)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="report, change nothing")
+    args = parser.parse_args(argv)
+    stale = update_navigation(check=args.check)
+    if args.check and stale:
+        print("Navigation out of date in: " + ", ".join(stale))
+        print("Run: python tools/navigation.py (or tools/regenerate_notebooks.py)")
+        return 1
+    print("Navigation up to date." if not stale else "Updated: " + ", ".join(stale))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
