@@ -1,0 +1,103 @@
+"""Worker processes: start, JSON jobs, concurrency, graceful and hard stops."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import zlib
+
+import pytest
+from rq.job import Job, JobStatus
+
+from helpers.workers import queue, redis_connection, start_worker
+
+
+def wait_for(predicate, timeout: float = 20.0, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def test_queue_uses_json_not_pickle(r) -> None:
+    q = queue("test_workers_json")
+    job = q.enqueue("operator.add", 2, 3)
+    raw = zlib.decompress(redis_connection().hget(f"rq:job:{job.id}", "data"))  # RQ compresses
+    # JSON: the job's function and arguments are plain data, not pickle bytes.
+    assert json.loads(raw) == ["operator.add", None, [2, 3], {}]
+
+
+def test_a_job_runs_in_a_worker_process(r) -> None:
+    q = queue("test_workers_run")
+    job = q.enqueue("operator.add", 2, 3)
+    with start_worker("test_workers_run", worker_class="simple"):
+        wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED)
+    assert job.return_value() == 5
+
+
+def test_burst_worker_drains_the_queue_and_exits(r) -> None:
+    q = queue("test_workers_burst")
+    jobs = [q.enqueue("operator.mul", i, 2) for i in range(5)]
+    worker = start_worker("test_workers_burst", burst=True)
+    assert worker.process.wait(60) == 0
+    assert [j.return_value() for j in jobs] == [0, 2, 4, 6, 8]
+    assert "Job OK" in worker.read_log() or "Successfully completed" in worker.read_log()
+
+
+def test_concurrency_runs_jobs_side_by_side(r) -> None:
+    q = queue("test_workers_concurrency")
+    jobs = [q.enqueue("time.sleep", 1.0) for _ in range(2)]
+    with start_worker("test_workers_concurrency", concurrency=2) as workers:
+        assert len(workers.names) == 2
+        wait_for(lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in jobs))
+    starts = sorted(
+        Job.fetch(j.id, connection=q.connection, serializer=q.serializer).started_at for j in jobs
+    )
+    # Both started before either could have finished: they ran at the same time.
+    assert (starts[1] - starts[0]).total_seconds() < 1.0
+
+
+def test_sigterm_finishes_the_current_job_then_exits(r) -> None:
+    q = queue("test_workers_sigterm")
+    job = q.enqueue("time.sleep", 1.5)
+    worker = start_worker("test_workers_sigterm")
+    wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED)
+    assert worker.stop(timeout=30) == 0
+    assert job.get_status(refresh=True) == JobStatus.FINISHED
+
+
+def test_sigkill_abandons_the_current_job(r) -> None:
+    q = queue("test_workers_sigkill")
+    job = q.enqueue("time.sleep", 30)
+    worker = start_worker("test_workers_sigkill")
+    wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED)
+    worker.kill()
+    time.sleep(0.3)
+    # Nobody finished it: it stays "started" until recovered (lesson 12).
+    assert job.get_status(refresh=True) == JobStatus.STARTED
+
+
+def test_command_line_rejects_bad_concurrency() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers.workers", "q", "--concurrency", "0"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2 and "--concurrency must be at least 1" in result.stderr
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_command_line_burst(r, concurrency: int) -> None:
+    q = queue("test_workers_cli")
+    jobs = [q.enqueue("operator.add", i, 1) for i in range(4)]
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers.workers", "test_workers_cli", "--burst",
+         "--concurrency", str(concurrency)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("log in") == concurrency
+    assert sorted(j.return_value() for j in jobs) == [1, 2, 3, 4]
