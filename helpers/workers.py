@@ -55,10 +55,18 @@ def queue(name: str, connection: redis.Redis | None = None, **kwargs: object) ->
 
 
 def queue_keys(name: str) -> list[str]:
-    """Glob patterns of RQ's keys for queue ``name`` (its list and registries),
-    for a lesson's :func:`helpers.client.clear_keys`. Job hashes are cleared by
-    the lesson, which knows its jobs' ids."""
-    return [f"rq:queue:{name}", f"rq:*:{name}", f"rq:*:{name}:*"]
+    """Glob patterns of the keys of queue ``name``, for a lesson's
+    :func:`helpers.client.clear_keys`: RQ's list and registries, the jobs with
+    course ids ``<name>-<n>`` (hashes, results), and the queue's event stream
+    and id counter (:mod:`helpers.job_events`). Jobs with other ids are cleared
+    by the lesson, which knows them."""
+    return [
+        f"rq:queue:{name}",
+        f"rq:*:{name}",
+        f"rq:*:{name}:*",
+        f"rq:*:{name}-*",
+        f"jobs:*:{name}",
+    ]
 
 
 @dataclass
@@ -73,6 +81,11 @@ class WorkerProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        """True until the worker process has exited."""
+        return self.process.poll() is None
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Block until every worker has registered itself in Redis."""
