@@ -11,7 +11,11 @@ import zlib
 import pytest
 from rq.job import Job, JobStatus
 
-from helpers.workers import queue, redis_connection, start_worker
+from helpers.client import clear_keys
+from helpers.job_events import JobEvents
+from helpers.notifications import NOTIFICATION_JOBS, create_push_notifications_jobs
+from helpers.server import logs_dir
+from helpers.workers import queue, queue_keys, redis_connection, start_worker
 
 
 def wait_for(predicate, timeout: float = 20.0, step: float = 0.05) -> None:
@@ -101,3 +105,39 @@ def test_command_line_burst(r, concurrency: int) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("log in") == concurrency
     assert sorted(j.return_value() for j in jobs) == [1, 2, 3, 4]
+
+
+def test_sigterm_with_concurrency_finishes_every_current_job(r) -> None:
+    q = queue("test_workers_sigterm_two")
+    jobs = [q.enqueue("time.sleep", 1.5) for _ in range(2)]
+    workers = start_worker("test_workers_sigterm_two", concurrency=2)
+    assert workers.running
+    wait_for(lambda: all(j.get_status(refresh=True) == JobStatus.STARTED for j in jobs), 60)
+    assert workers.stop(timeout=60) == 0
+    assert not workers.running
+    assert [j.get_status(refresh=True) for j in jobs] == [JobStatus.FINISHED] * 2
+
+
+def test_job_output_goes_to_the_workers_log_file(r, capsys) -> None:
+    q = queue("test_workers_log")
+    job = q.enqueue(
+        "helpers.notifications.process_notification", {"phoneNumber": "1", "message": "m"}
+    )
+    with start_worker("test_workers_log") as worker:
+        wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED)
+    assert worker.log.parent == logs_dir()
+    assert "Sending notification to 1, with message: m" in worker.read_log()
+    assert capsys.readouterr().out == ""  # nothing reaches the caller's output
+
+
+def test_queue_keys_clear_everything_a_queue_left(r) -> None:
+    q = queue("test_workers_keys")
+    events = JobEvents(q)
+    jobs = create_push_notifications_jobs(NOTIFICATION_JOBS[:3], q, echo=lambda _line: None)
+    with start_worker("test_workers_keys", worker_class="simple"):
+        events.wait_for(jobs, timeout=60)
+    assert r.keys("*test_workers_keys*")
+    clear_keys(r, *queue_keys("test_workers_keys"))
+    # Left: the stopped workers' own records (named after the queue), expiring by themselves.
+    leftover = [k for k in r.keys("*test_workers_keys*") if not k.startswith("rq:worker:")]
+    assert leftover == []
