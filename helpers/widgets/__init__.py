@@ -1,0 +1,14 @@
+"""Control panels for the course's notebooks (ipywidgets).
+
+Each panel is a thin view over a model object that can be tested without a
+browser. Panels live in their own modules; the common ones are re-exported
+here:
+
+- :mod:`helpers.widgets.jobs`: :class:`JobPanel` / :class:`JobPanelModel`, the
+  job control panel of lesson 07 (enqueue notification jobs, start/stop
+  workers, progress, requeue failed jobs).
+"""
+
+from helpers.widgets.jobs import JobPanel, JobPanelModel, JobRow, PanelState
+
+__all__ = ["JobPanel", "JobPanelModel", "JobRow", "PanelState"]
