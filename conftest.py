@@ -60,6 +60,6 @@ def r(redis_server: ServerInfo) -> Iterator[redis.Redis]:
 @pytest.fixture
 def artifacts_dir() -> Path:
     """Where tests leave files for people to look at (screenshots, logs)."""
-    path = Path(__file__).resolve().parent.parent / "test-artifacts"
+    path = Path(__file__).resolve().parent / "test-artifacts"  # conftest.py is at the root
     path.mkdir(exist_ok=True)
     return path
