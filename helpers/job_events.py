@@ -59,6 +59,7 @@ from helpers.server import redis_url
 STREAM_MAXLEN = 10_000  # approximate cap (XADD MAXLEN ~): events are a log, not storage
 PROGRESS, COMPLETED, FAILED = "progress", "completed", "failed"
 TERMINAL = frozenset({COMPLETED, FAILED})
+RECORDED = frozenset({"finished", "failed", "stopped", "canceled"})  # RQ's final statuses
 
 #: The original's lines (lesson 07, and seat reservations with another prefix).
 MESSAGES: dict[str, str] = {
@@ -302,11 +303,18 @@ class JobEvents:
         jobs: Iterable[Job | str],
         timeout: float = 60.0,
         on_event: Callable[[JobEvent], object] | None = None,
+        *,
+        until_recorded: bool = True,
     ) -> list[JobEvent]:
         """Read events until every job in ``jobs`` has completed or failed;
         call ``on_event`` for each event of theirs, in arrival order, and return
         them. Raises :class:`TimeoutError` (naming the jobs still open) after
-        ``timeout`` seconds: usually no worker is running."""
+        ``timeout`` seconds: usually no worker is running.
+
+        RQ runs callbacks just *before* it records the job's outcome, so an
+        event can arrive a moment before ``job.get_status()`` says so. With
+        ``until_recorded`` (the default) this also waits for RQ's record;
+        pass False when events are fired by hand and nothing runs the jobs."""
         wanted = set(_ids(jobs))
         waiting = set(wanted)
         received: list[JobEvent] = []
@@ -326,8 +334,33 @@ class JobEvents:
                     on_event(event)
                 if event.terminal:
                     waiting.discard(event.job_id)
+        if until_recorded:
+            self._wait_recorded(wanted, deadline, timeout)
         return received
 
-    def print_until_done(self, jobs: Iterable[Job | str], timeout: float = 60.0) -> list[JobEvent]:
+    def _wait_recorded(self, job_ids: set[str], deadline: float, timeout: float) -> None:
+        """Wait until RQ has stored a final status for each job (or deleted it)."""
+        pending = set(job_ids)
+        while pending:
+            for job_id in list(pending):
+                status = self.connection.hget(f"{Job.redis_job_namespace_prefix}{job_id}", "status")
+                if status is None or _text(status) in RECORDED:
+                    pending.discard(job_id)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"RQ did not record the outcome of {sorted(pending)} in {timeout:g}s"
+                )
+            time.sleep(0.02)
+
+    def print_until_done(
+        self, jobs: Iterable[Job | str], timeout: float = 60.0, *, until_recorded: bool = True
+    ) -> list[JobEvent]:
         """:meth:`wait_for`, printing each event's line as it arrives."""
-        return self.wait_for(jobs, timeout, on_event=lambda event: print(self.message(event)))
+        return self.wait_for(
+            jobs,
+            timeout,
+            on_event=lambda event: print(self.message(event)),
+            until_recorded=until_recorded,
+        )

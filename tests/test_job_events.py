@@ -77,8 +77,22 @@ def test_worker_callbacks_send_completed_and_failed(r) -> None:
         (ok.id, "completed", None),
         (bad.id, "failed", "division by zero"),
     }
+    # wait_for also waited for RQ's own record of each outcome:
+    assert ok.get_status(refresh=True) == JobStatus.FINISHED and ok.return_value() == 5
+    assert bad.get_status(refresh=True) == JobStatus.FAILED
     assert bad.get_meta()["error"] == "division by zero"
-    assert ok.return_value() == 5
+
+
+def test_an_event_without_a_recorded_outcome_is_not_enough(r) -> None:
+    q = queue("test_events_unrecorded")
+    events = JobEvents(q)
+    job = enqueue_with_events(q, "operator.add", 1, 2)  # stays queued: no worker
+    emit(q.connection, q.name, job.id, "completed")  # fired by hand
+    with pytest.raises(TimeoutError, match="did not record"):
+        events.wait_for([job], timeout=0.5)
+    assert [
+        e.kind for e in JobEvents(q, from_start=True).wait_for([job], until_recorded=False)
+    ] == ["completed"]
 
 
 def test_progress_is_kept_in_meta_and_sent_as_event(r) -> None:
