@@ -1,0 +1,503 @@
+"""Publish/subscribe: the original's ``5-publisher`` and ``5-subscriber``.
+
+The subscriber listens on :data:`CHANNEL` and prints every message; on
+``KILL_SERVER`` it prints it, unsubscribes and exits 0. The publisher sends
+four messages, each :func:`publish_message` waiting until its delay (100, 200,
+300, 400 ms) counted from the start, as the original's ``setTimeout`` timers
+did. Each runs as its own process::
+
+    python -m helpers.pubsub subscriber     # start it first
+    python -m helpers.pubsub publisher
+
+The subscriber never prints ``Holberton Student #3 starts course``: it has
+quit when #3 is published, and pub/sub delivers a message only to whoever is
+subscribed at that instant. Nothing is stored. Start the publisher before the
+subscriber has subscribed and #1 is lost for the same reason: that is why
+:meth:`SubscriberProcess.wait_subscribed` waits until ``PUBSUB NUMSUB`` counts
+the new subscriber.
+
+From Python, :func:`start_subscriber` runs the subscriber as a background
+process logging to a file, and :class:`MessageListener` keeps a subscription
+in a background thread of the current process (the model behind the live
+message log of :mod:`helpers.pubsub_widgets`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from helpers.client import NOT_CONNECTED, RedisUnavailable, connect, fix_hint
+from helpers.server import logs_dir, redis_url
+
+CHANNEL = "holberton school channel"
+KILL_SERVER = "KILL_SERVER"
+
+#: The original publisher's calls: (message, delay in ms from the start).
+MESSAGES: list[tuple[str, int]] = [
+    ("Holberton Student #1 starts course", 100),
+    ("Holberton Student #2 starts course", 200),
+    (KILL_SERVER, 300),
+    ("Holberton Student #3 starts course", 400),
+]
+ABOUT_TO_SEND = "About to send {message}"
+
+
+# --- the original's two programs -------------------------------------------------
+
+_publisher: redis.Redis | None = None
+
+
+def _default_client() -> redis.Redis:
+    """One shared client for :func:`publish_message` calls without one, as the
+    original's module-level ``publisher`` client."""
+    global _publisher
+    if _publisher is None:
+        _publisher = connect(quiet=True)
+    return _publisher
+
+
+def publish_message(
+    message: str,
+    delay_ms: float,
+    client: redis.Redis | None = None,
+    *,
+    start: float | None = None,
+    channel: str = CHANNEL,
+) -> int:
+    """Wait until ``delay_ms`` after ``start`` (a ``time.monotonic()`` value;
+    default: now), print ``About to send <message>`` and publish it.
+
+    Returns how many subscribers received it (``PUBLISH``'s reply). Pass the
+    same ``start`` to several calls and each delay counts from that start,
+    like the original's timers, which all started together.
+    """
+    client = client or _default_client()
+    start = time.monotonic() if start is None else start
+    remaining = start + delay_ms / 1000 - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+    print(ABOUT_TO_SEND.format(message=message), flush=True)
+    return int(client.publish(channel, message))
+
+
+def run_publisher(
+    client: redis.Redis,
+    messages: Sequence[tuple[str, int]] = MESSAGES,
+    channel: str = CHANNEL,
+) -> list[int]:
+    """The original publisher: every message at its delay from one common
+    start. Returns each ``PUBLISH`` reply (how many subscribers got it)."""
+    start = time.monotonic()
+    return [
+        publish_message(message, delay, client, start=start, channel=channel)
+        for message, delay in messages
+    ]
+
+
+def run_subscriber(
+    client: redis.Redis,
+    channel: str = CHANNEL,
+    *,
+    hang_after: int | None = None,
+    out: Callable[[str], None] | None = None,
+) -> list[str]:
+    """The original subscriber: print each message on ``channel``; on
+    ``KILL_SERVER`` print it, unsubscribe and return what was received.
+
+    ``hang_after``: after that many messages, stop reading for ever, like a
+    handler stuck in a long job (for the crash experiments of lesson 11; the
+    process is then killed). ``out`` replaces ``print`` for each message.
+    """
+    show = out or (lambda text: print(text, flush=True))
+    received: list[str] = []
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(channel)
+        for message in pubsub.listen():
+            if message["type"] != "message":
+                continue
+            data = message["data"]
+            received.append(data)
+            show(data)
+            if data == KILL_SERVER:
+                pubsub.unsubscribe(channel)
+                break
+            if hang_after is not None and len(received) >= hang_after:
+                threading.Event().wait()  # stuck: messages pile up unread, then die with us
+    finally:
+        pubsub.close()
+    return received
+
+
+# --- waiting for subscribers: the race between the two processes ----------------
+
+
+def subscriber_count(client: redis.Redis, channel: str = CHANNEL) -> int:
+    """How many clients are subscribed to ``channel`` right now (``PUBSUB NUMSUB``)."""
+    return int(dict(client.pubsub_numsub(channel)).get(channel, 0))
+
+
+def wait_for_subscribers(
+    client: redis.Redis, channel: str = CHANNEL, count: int = 1, timeout: float = 10.0
+) -> int:
+    """Block until at least ``count`` clients are subscribed to ``channel``;
+    returns the count. Raises ``TimeoutError`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = subscriber_count(client, channel)
+        if current >= count:
+            return current
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{current} subscriber(s) on {channel!r} after {timeout}s")
+        time.sleep(0.02)
+
+
+# --- background processes that log to a file --------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "x"
+
+
+@dataclass
+class LoggedProcess:
+    """A course process started in its own session, its output in a log file."""
+
+    args: list[str]
+    log_file: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+    def output(self) -> str:
+        """Everything the process has written so far."""
+        return self.log_file.read_text() if self.log_file.exists() else ""
+
+    def lines(self) -> list[str]:
+        return self.output().splitlines()
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for the process to exit by itself; returns its exit code."""
+        return self.process.wait(timeout)
+
+    def wait_for_output(
+        self, predicate: Callable[[list[str]], bool], timeout: float = 30.0
+    ) -> None:
+        """Block until ``predicate(lines so far)`` holds; ``TimeoutError`` otherwise."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.lines()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.args[2:]}: condition not met; output:\n{self.output()}")
+            time.sleep(0.02)
+
+    def kill(self) -> int:
+        """SIGKILL, as when a machine dies: nothing is cleaned up. Returns the exit code."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                return self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return self.kill()
+        return self.process.wait()
+
+    def __enter__(self) -> LoggedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_logged(module_args: Sequence[str], name: str) -> LoggedProcess:
+    """Run ``python -m <module_args>`` in a new session (so a kill reaches
+    only it), with the course's Redis, output to ``logs_dir()/<name>-<id>.log``."""
+    log_file = logs_dir() / f"{_slug(name)}-{uuid.uuid4().hex[:8]}.log"
+    args = [sys.executable, "-m", *module_args]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", REDIS_URL=redis_url())
+    with open(log_file, "wb") as log:
+        process = subprocess.Popen(
+            args,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return LoggedProcess(args, log_file, process)
+
+
+@dataclass
+class SubscriberProcess(LoggedProcess):
+    """``python -m helpers.pubsub subscriber`` running in the background."""
+
+    channel: str = CHANNEL
+    baseline: int = 0  # subscribers already on the channel before it started
+
+    def wait_subscribed(self, client: redis.Redis | None = None, timeout: float = 10.0) -> int:
+        """Block until the server counts this subscriber on its channel
+        (``PUBSUB NUMSUB`` above what it was before); returns that count."""
+        client = client or connect(quiet=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            current = subscriber_count(client, self.channel)
+            if current > self.baseline:
+                return current
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the subscriber exited with {self.returncode}:\n{self.output()}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not subscribed after {timeout}s:\n{self.output()}")
+            time.sleep(0.02)
+
+    def messages(self) -> list[str]:
+        """The messages it printed (its output without the connected line)."""
+        return [line for line in self.lines() if line != "Redis client connected to the server"]
+
+
+def start_subscriber(
+    channel: str = CHANNEL,
+    *,
+    hang_after: int | None = None,
+    wait: bool = True,
+    client: redis.Redis | None = None,
+) -> SubscriberProcess:
+    """Start the subscriber as a separate process, its output in a log file.
+
+    With ``wait`` (the default) it returns only once the subscriber is
+    subscribed, so nothing published afterwards can be missed.
+    """
+    client = client or connect(quiet=True)
+    baseline = subscriber_count(client, channel)
+    args = ["helpers.pubsub", "subscriber"]
+    if channel != CHANNEL:
+        args += ["--channel", channel]
+    if hang_after is not None:
+        args += ["--hang-after", str(hang_after)]
+    started = start_logged(args, f"subscriber-{channel}")
+    subscriber = SubscriberProcess(
+        started.args, started.log_file, started.process, channel=channel, baseline=baseline
+    )
+    if wait:
+        try:
+            subscriber.wait_subscribed(client)
+        except BaseException:
+            subscriber.kill()
+            raise
+    return subscriber
+
+
+def run_publisher_process(timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m helpers.pubsub publisher`` to the end; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.pubsub", "publisher"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", REDIS_URL=redis_url()),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+# --- a subscription in a background thread of this process ------------------------
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message received by a :class:`MessageListener`."""
+
+    channel: str
+    data: str
+    pattern: str | None = None  # the pattern that matched, for PSUBSCRIBE
+
+
+class MessageListener:
+    """Subscribe to channels and/or patterns in a background thread and keep
+    every message received, in order.
+
+    :meth:`start` returns once the server has confirmed every subscription,
+    so whatever is published after it is received. :meth:`stop` ends the
+    thread and closes the subscription. ``on_message`` is called (in the
+    background thread) for each :class:`Notification`.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        channels: Iterable[str] = (),
+        patterns: Iterable[str] = (),
+        on_message: Callable[[Notification], None] | None = None,
+        poll_s: float = 0.05,
+    ) -> None:
+        self.client = client
+        self.channels = list(channels)
+        self.patterns = list(patterns)
+        if not self.channels and not self.patterns:
+            raise ValueError("give at least one channel or pattern")
+        self.on_message = on_message
+        self.poll_s = poll_s
+        self.messages: list[Notification] = []
+        self.error: Exception | None = None
+        self._received = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pubsub: redis.client.PubSub | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, timeout: float = 5.0) -> MessageListener:
+        """Subscribe, wait for the server's confirmations, then listen in a thread."""
+        if self.running:
+            return self
+        pubsub = self.client.pubsub()
+        if self.channels:
+            pubsub.subscribe(*self.channels)
+        if self.patterns:
+            pubsub.psubscribe(*self.patterns)
+        expected = len(set(self.channels)) + len(set(self.patterns))
+        confirmed = 0
+        deadline = time.monotonic() + timeout
+        while confirmed < expected:
+            if time.monotonic() > deadline:
+                pubsub.close()
+                raise TimeoutError(f"subscriptions not confirmed after {timeout}s")
+            message = pubsub.get_message(timeout=0.1)
+            if message and message["type"] in ("subscribe", "psubscribe"):
+                confirmed += 1
+            elif message:
+                self._keep(message)
+        self._pubsub = pubsub
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._listen, name="message-listener", daemon=True)
+        self._thread.start()
+        return self
+
+    def _keep(self, message: dict) -> None:
+        if message["type"] not in ("message", "pmessage"):
+            return
+        notification = Notification(message["channel"], message["data"], message.get("pattern"))
+        with self._received:
+            self.messages.append(notification)
+            self._received.notify_all()
+        if self.on_message is not None:
+            self.on_message(notification)
+
+    def _listen(self) -> None:
+        assert self._pubsub is not None
+        try:
+            while not self._stop.is_set():
+                message = self._pubsub.get_message(timeout=self.poll_s)
+                if message:
+                    self._keep(message)
+        except redis.RedisError as error:  # Redis went away: keep the reason, end quietly
+            self.error = error
+        finally:
+            with self._received:
+                self._received.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` messages have arrived in total; False on timeout."""
+        with self._received:
+            return (
+                self._received.wait_for(
+                    lambda: len(self.messages) >= count or not self.running, timeout
+                )
+                and len(self.messages) >= count
+            )
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the background thread and close the subscription."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._pubsub is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._pubsub.close()
+            self._pubsub = None
+
+    def __enter__(self) -> MessageListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- command line -------------------------------------------------------------------
+
+
+def _unavailable(error: Exception) -> int:
+    """Print the original's error line and the fix-it sentence; exit code 1."""
+    if isinstance(error, RedisUnavailable):
+        print(error, flush=True)  # connect() already printed the original's lines
+    else:
+        print(NOT_CONNECTED.format(error=str(error) or type(error).__name__), flush=True)
+        print(fix_hint(redis_url()), flush=True)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.pubsub", description="The original's publisher and subscriber."
+    )
+    parser.add_argument("role", choices=["subscriber", "publisher"])
+    parser.add_argument("--channel", default=CHANNEL, help=f"default: {CHANNEL!r}")
+    parser.add_argument(
+        "--hang-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="subscriber: stop reading after N messages, as if stuck (crash experiments)",
+    )
+    args = parser.parse_args(argv)
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)  # one line at a time, even when piped
+    try:
+        client = connect()
+        if args.role == "subscriber":
+            run_subscriber(client, args.channel, hang_after=args.hang_after)
+        else:
+            run_publisher(client, channel=args.channel)
+        client.close()
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        return _unavailable(error)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
