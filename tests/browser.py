@@ -1,0 +1,334 @@
+"""Browser-test infrastructure: JupyterLab on loopback, driven by Chromium.
+
+Fixtures (import them into a test module, as ``tests/test_browser.py`` does):
+
+- ``jupyter_lab``: a JupyterLab server for the whole session, on 127.0.0.1,
+  a free port, a random token, the repository as root folder, the test
+  session's ``REDIS_URL`` in its (and its kernels') environment. Its settings
+  live in a temporary folder: autosave off (running a lesson in the browser
+  never rewrites the stored notebook), every cell rendered (no windowing, so
+  widgets below the fold exist), no news or update pop-ups.
+- ``chromium``: the system Chromium (``$CHROMIUM``, else ``chromium``,
+  ``chromium-browser``, ``google-chrome`` on PATH) launched by Playwright
+  through ``executable_path``; Playwright's own browser download cannot work
+  offline. Without one, the test is skipped and says why.
+- ``lab_page``: a fresh page; its kernels are shut down after the test.
+
+Helpers: :func:`open_notebook`, :func:`run_all_cells`, :func:`button`,
+:func:`widget`, :func:`progress_fraction`, :func:`screenshot`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers.server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LAB_START_TIMEOUT_S = 60
+RUN_ALL_TIMEOUT_S = 120
+
+# JupyterLab user settings for the test server (plugin id -> settings).
+LAB_SETTINGS: dict[str, dict[str, Any]] = {
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+
+@dataclass(frozen=True)
+class JupyterLab:
+    """A running JupyterLab server."""
+
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log_file: Path
+
+    def api(self, method: str, path: str) -> Any:
+        """Call the server's REST API; the decoded JSON answer (None if empty)."""
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        """Shut every kernel down (a lesson's kernel holds Redis clients, maybe workers)."""
+        for kernel in self.api("GET", "/api/kernels"):
+            try:
+                self.api("DELETE", f"/api/kernels/{kernel['id']}")
+            except urllib.error.HTTPError as error:
+                if error.code != 404:  # already gone
+                    raise
+
+
+def _write_settings(folder: Path) -> None:
+    for plugin, values in LAB_SETTINGS.items():
+        package, name = plugin.rsplit("/", 1)
+        path = folder / package / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server (it shuts its kernels down), SIGKILL its group if it hangs."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # its own group: started with a new session
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def jupyter_lab() -> Iterator[JupyterLab]:
+    """JupyterLab on 127.0.0.1 for the session; stopped at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="course-lab-"))
+    _write_settings(folder / "settings")
+    token = secrets.token_hex(16)
+    port = free_port()
+    log_file = folder / "jupyter-lab.log"
+    command = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={ROOT}",
+        f"--LabApp.user_settings_dir={folder / 'settings'}",
+        f"--LabApp.workspaces_dir={folder / 'workspaces'}",
+    ]  # fmt: skip
+    if os.geteuid() == 0:  # containers and CI run as root
+        command.append("--allow-root")
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(folder / "runtime")}
+    with open(log_file, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    lab = JupyterLab(f"http://127.0.0.1:{port}", token, process, log_file)
+    try:
+        deadline = time.monotonic() + LAB_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited: {log_file.read_text()[-2000:]}")
+            try:
+                lab.api("GET", "/api/status")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"JupyterLab did not answer in {LAB_START_TIMEOUT_S}s: "
+                        f"{log_file.read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.2)
+        yield lab
+    finally:
+        try:
+            if process.poll() is None:
+                lab.shutdown_kernels()
+        finally:
+            _stop(process)
+            artifacts = ROOT / "test-artifacts"
+            artifacts.mkdir(exist_ok=True)
+            shutil.copy(log_file, artifacts / "jupyter-lab.log")
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def find_chromium() -> str | None:
+    """The system Chromium: ``$CHROMIUM``, else the first known name on PATH."""
+    override = os.environ.get("CHROMIUM")
+    if override:
+        return shutil.which(override) or (override if Path(override).is_file() else None)
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """A headless system Chromium driven by Playwright (skips, saying why, without one)."""
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(
+            "no Chromium found (looked for $CHROMIUM, then "
+            f"{', '.join(CHROMIUM_NAMES)} on PATH): install one, e.g. `apt install chromium`"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def lab_page(
+    chromium: Any, jupyter_lab: JupyterLab, artifacts_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A fresh browser page; after the test, a last screenshot
+    (``test-artifacts/<test>-end.png``), then its lesson kernels are shut down."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        try:
+            screenshot(page, artifacts_dir, f"{request.node.name}-end")
+        finally:
+            context.close()
+            jupyter_lab.shutdown_kernels()
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def open_notebook(page: Any, lab: JupyterLab, path: str) -> Any:
+    """Open ``path`` (relative to the repository) and wait for its kernel to be
+    idle. Returns the notebook panel's locator."""
+    page.goto(f"{lab.url}/lab/tree/{path}?token={lab.token}")
+    panel = page.locator(".jp-NotebookPanel:visible")
+    panel.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    _wait_idle(page)
+    return panel
+
+
+def _wait_idle(page: Any, timeout_s: float = 60) -> None:
+    page.wait_for_function(
+        """() => {
+            const panel = [...document.querySelectorAll('.jp-NotebookPanel')]
+                .find(p => p.offsetParent !== null);
+            const status = panel && panel.querySelector('.jp-Notebook-ExecutionIndicator');
+            return status && status.dataset.status === 'idle';
+        }""",
+        timeout=timeout_s * 1000,
+    )
+
+
+def run_menu(page: Any, menu: str, item: str) -> None:
+    """Click ``item`` in the main menu ``menu`` (e.g. "Run", "Run All Cells")."""
+    page.locator(".lm-MenuBar-itemLabel").get_by_text(menu, exact=True).click()
+    entry = page.locator(".lm-Menu .lm-Menu-item:not(.lm-mod-disabled)").filter(
+        has=page.locator(".lm-Menu-itemLabel").get_by_text(item, exact=True)
+    )
+    entry.click()
+    entry.wait_for(state="hidden")  # the menu closed: the command ran
+
+
+_VISIBLE_PANEL = """[...document.querySelectorAll('.jp-NotebookPanel')]
+    .find(p => p.offsetParent !== null)"""
+
+
+def cell_prompts(page: Any) -> list[str]:
+    """The visible notebook's code cell prompts: ``[ ]:``, ``[*]:``, ``[3]:``."""
+    return page.evaluate(
+        f"""() => [...{_VISIBLE_PANEL}.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+            .map(e => e.textContent.trim())"""
+    )
+
+
+def run_all_cells(page: Any, timeout_s: float = RUN_ALL_TIMEOUT_S) -> None:
+    """Clear every output, run all cells, and wait until every code cell has run
+    (or the run stopped at an error) and the kernel is idle.
+
+    Clearing first means nothing stored in the file can pass for a fresh output.
+    """
+    run_menu(page, "Edit", "Clear Outputs of All Cells")
+    page.wait_for_function(
+        f"() => !{_VISIBLE_PANEL}.querySelector('.jp-CodeCell .jp-OutputArea-output')"
+    )
+    run_menu(page, "Run", "Run All Cells")
+    try:
+        page.wait_for_function(
+            f"""() => {{
+                const panel = {_VISIBLE_PANEL};
+                const status = panel.querySelector('.jp-Notebook-ExecutionIndicator');
+                const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                    .map(e => e.textContent.trim());
+                if (!status || status.dataset.status !== 'idle' || prompts.some(p => p.includes('*')))
+                    return false;
+                const errored = panel.querySelector(
+                    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
+                return prompts.every(p => /\\[\\d+\\]/.test(p)) || errored !== null;
+            }}""",
+            timeout=timeout_s * 1000,
+        )
+    except Exception as error:
+        if type(error).__name__ != "TimeoutError":
+            raise
+        raise AssertionError(
+            f"Run All Cells did not finish in {timeout_s}s; cell prompts: {cell_prompts(page)}"
+        ) from None
+
+
+def outputs(page: Any) -> Any:
+    """The visible notebook's output areas."""
+    return page.locator(".jp-NotebookPanel:visible .jp-OutputArea")
+
+
+def button(page: Any, description: str) -> Any:
+    """The ipywidgets button whose description is ``description``."""
+    return outputs(page).get_by_role("button", name=description, exact=True)
+
+
+def widget(page: Any, description: str) -> Any:
+    """The ipywidgets control whose description label is ``description``."""
+    label = page.locator(".widget-label", has_text=description)
+    return outputs(page).locator(".widget-inline-hbox").filter(has=label)
+
+
+def progress_fraction(bar: Any) -> float:
+    """How full an ipywidgets progress bar is, 0.0 to 1.0, as drawn on screen."""
+    return bar.locator(".progress-bar").evaluate(
+        """e => {
+            const outer = e.parentElement.getBoundingClientRect();
+            const inner = e.getBoundingClientRect();
+            const vertical = outer.height > outer.width;
+            return vertical ? inner.height / outer.height : inner.width / outer.width;
+        }"""
+    )
+
+
+def screenshot(page: Any, artifacts_dir: Path, name: str) -> Path:
+    """Save a screenshot as ``test-artifacts/<name>.png``."""
+    path = artifacts_dir / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
