@@ -10,5 +10,7 @@ here:
 """
 
 from helpers.widgets.jobs import JobPanel, JobPanelModel, JobRow, PanelState
+from helpers.widgets.stock import RushResult, StockPanel, StockPanelModel
 
 __all__ = ["JobPanel", "JobPanelModel", "JobRow", "PanelState"]
+__all__ += ["RushResult", "StockPanel", "StockPanelModel"]
