@@ -1,0 +1,144 @@
+"""helpers.bench: every figure measured, positive, and the bench cleans up.
+
+No timing assertions: speed is what the bench prints, not what tests check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import bench, fastpath
+
+#: The keys the issue names: they must exist at the top level.
+REQUIRED = [
+    "redis_ping_per_s",
+    "raw_queue_per_s",
+    "rq_enqueue_per_s",
+    "rq_process_per_s",
+    "notifications_per_s",
+    "pubsub_p50_ms",
+    "pubsub_p99_ms",
+    "http_reserve_per_s_16",
+    "http_reserve_per_s_64",
+]
+
+
+def test_cli_json_quick_measures_everything_and_cleans_up(r) -> None:
+    # State a learner may have: the service's keys, and keys of their own.
+    r.set("item.1", 3)
+    r.set("available_seats", 7)
+    r.delete("item.2")
+    r.set("mine", "untouched")
+    completed = subprocess.run(
+        [sys.executable, "-m", "helpers.bench", "--json", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=dict(os.environ),
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(completed.stdout)
+    for key in REQUIRED:
+        assert key in results, key
+    figures = {k: v for k, v in results.items() if isinstance(v, (int, float))}
+    assert set(REQUIRED) <= set(figures)
+    assert {k for k, v in figures.items() if not v > 0} == set()
+    for key in ("rq_enqueue_many_per_s", "raw_queue_pipelined_per_s", "rq_process_simple_per_s"):
+        assert key in figures
+    assert all(v == 0 for v in results["checks"].values()), results["checks"]
+    for check in ("http_oversell", "notifications_lost", "notifications_duplicated"):
+        assert check in results["checks"]
+    assert results["meta"]["quick"] is True and results["meta"]["cpus"] >= 1
+    assert results["samples"]["pubsub_latency_ms"]
+    # Cleaned up; the service's keys restored; nothing else touched.
+    assert [k for p in bench.bench_key_patterns() for k in r.scan_iter(match=p)] == []
+    assert r.get(bench.LOCK_KEY) is None
+    assert r.get("item.1") == "3" and r.get("available_seats") == "7"
+    assert r.exists("item.2") == 0
+    assert r.get("mine") == "untouched"
+    assert not [m for m in r.smembers("rq:queues") if "bench:" in m]
+
+
+def test_only_some_groups(r) -> None:
+    lines: list[str] = []
+    results = bench.run_bench(quick=True, only=["ping", "raw"], echo=lines.append)
+    figures = {k for k, v in results.items() if isinstance(v, (int, float))}
+    assert figures == {
+        "redis_ping_per_s",
+        "redis_ping_pipelined_per_s",
+        "raw_queue_per_s",
+        "raw_queue_reliable_per_s",
+        "raw_queue_pipelined_per_s",
+    }
+    assert all(results[k] > 0 for k in figures)
+    assert results["checks"] == {"raw_queue_lost": 0}
+    assert len(lines) == len(figures) and lines[0].split()[0] == "redis_ping_per_s"
+    table = bench.format_table(results)
+    assert "raw_queue_pipelined_per_s" in table and "checks: raw_queue_lost 0" in table
+
+
+def test_unknown_group_is_refused(r) -> None:
+    with pytest.raises(ValueError, match="unknown groups"):
+        bench.run_bench(quick=True, only=["nope"])
+
+
+def test_a_second_bench_on_the_same_redis_is_refused(r) -> None:
+    r.set(bench.LOCK_KEY, 1)
+    with pytest.raises(RuntimeError, match="another bench is running"):
+        bench.run_bench(quick=True, only=["ping"])
+    assert r.get(bench.LOCK_KEY) == "1"  # not ours to delete
+
+
+def test_clear_bench_keys_touches_only_the_bench(r) -> None:
+    r.set("bench:x", 1)
+    r.set("rq:job:bench-1", 1)
+    r.set("rq:job:other-1", 1)
+    r.set("benchmark", 1)
+    r.sadd("rq:queues", "rq:queue:bench:jobs", "rq:queue:mine")
+    r.set(bench.LOCK_KEY, 1)
+    assert bench.clear_bench_keys(r) == 2
+    assert sorted(r.keys("*")) == sorted(
+        ["rq:job:other-1", "benchmark", "rq:queues", bench.LOCK_KEY]
+    )
+    assert r.smembers("rq:queues") == {"rq:queue:mine"}
+
+
+def test_round_trips_count_a_transaction_once() -> None:
+    trace = bench.Trace(
+        {"a": ["BLMOVE", "MULTI", "HSET", "ZADD", "EXEC", "GET", "MULTI", "SET", "EXEC"]}
+    )
+    assert trace.round_trips("a") == 4  # BLMOVE, a pipeline, GET, a pipeline
+    assert trace.commands_of(["a"]) == 5
+    assert trace.count(["a", "missing"])["MULTI"] == 2
+
+
+def test_percentile_and_thinning() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert bench.percentile(values, 50) == 51.0
+    assert bench.percentile(values, 99) == 100.0
+    assert bench.percentile([], 50) == 0.0
+    thinned = bench._thin(values, keep=10)
+    assert len(thinned) == 10 and thinned[0] == 1.0
+
+
+def test_trace_counts_rq_commands_per_job(r, redis_server) -> None:
+    traced = bench.trace_rq_jobs(redis_server.url, 5)
+    # Each enqueue pushes the job id once; the worker dequeues each job with BLMOVE.
+    assert traced["enqueue_by_command"]["RPUSH"] == 5
+    assert traced["worker_by_command"]["BLMOVE"] >= 5
+    assert traced["worker_commands_per_job"] > traced["enqueue_commands_per_job"] > 0
+    assert traced["worker_round_trips_per_job"] < traced["worker_commands_per_job"]
+    assert [k for p in bench.bench_key_patterns() for k in r.scan_iter(match=p)] == []
+
+
+def test_trace_counts_the_fast_path_per_notification(r, redis_server) -> None:
+    traced = bench.trace_fastpath(redis_server.url, 2 * fastpath.BATCH_SIZE)
+    assert traced["by_command"]["EVALSHA"] == 2 * fastpath.BATCH_SIZE // fastpath.CHUNK_SIZE
+    # Inside the script: one SET NX and one RPUSH per notification.
+    assert traced["lua_commands_per_notification"] == 2.0
+    assert 0 < traced["round_trips_per_notification"] < 1
