@@ -135,12 +135,21 @@ def run_subscriber(
             show(data)
             if data == KILL_SERVER:
                 pubsub.unsubscribe(channel)
+                _await_unsubscribed(pubsub)
                 break
             if hang_after is not None and len(received) >= hang_after:
                 threading.Event().wait()  # stuck: messages pile up unread, then die with us
     finally:
         pubsub.close()
     return received
+
+
+def _await_unsubscribed(pubsub: redis.client.PubSub, timeout: float = 5.0) -> None:
+    """Read until the server has confirmed every unsubscription, so that once
+    we return (or exit) ``PUBSUB NUMSUB`` no longer counts us."""
+    deadline = time.monotonic() + timeout
+    while pubsub.subscribed and time.monotonic() < deadline:
+        pubsub.get_message(timeout=0.1)
 
 
 # --- waiting for subscribers: the race between the two processes ----------------
@@ -154,12 +163,13 @@ def subscriber_count(client: redis.Redis, channel: str = CHANNEL) -> int:
 def wait_for_subscribers(
     client: redis.Redis, channel: str = CHANNEL, count: int = 1, timeout: float = 10.0
 ) -> int:
-    """Block until at least ``count`` clients are subscribed to ``channel``;
-    returns the count. Raises ``TimeoutError`` after ``timeout`` seconds."""
+    """Block until exactly ``count`` clients are subscribed to ``channel``
+    (``count=0``: until the last one is gone); returns the count. Raises
+    ``TimeoutError`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         current = subscriber_count(client, channel)
-        if current >= count:
+        if current == count:
             return current
         if time.monotonic() > deadline:
             raise TimeoutError(f"{current} subscriber(s) on {channel!r} after {timeout}s")
@@ -317,16 +327,24 @@ def start_subscriber(
     return subscriber
 
 
-def run_publisher_process(timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m helpers.pubsub publisher`` to the end; its output captured."""
+def run_course_process(
+    module_args: Sequence[str], timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module_args>`` to the end with the course's Redis;
+    output captured (for a notebook to print)."""
     return subprocess.run(
-        [sys.executable, "-m", "helpers.pubsub", "publisher"],
+        [sys.executable, "-m", *module_args],
         capture_output=True,
         text=True,
         timeout=timeout,
         env=dict(os.environ, PYTHONUNBUFFERED="1", REDIS_URL=redis_url()),
         stdin=subprocess.DEVNULL,
     )
+
+
+def run_publisher_process(timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m helpers.pubsub publisher`` to the end; its output captured."""
+    return run_course_process(["helpers.pubsub", "publisher"], timeout)
 
 
 # --- a subscription in a background thread of this process ------------------------
@@ -439,12 +457,20 @@ class MessageListener:
             )
 
     def stop(self, timeout: float = 5.0) -> None:
-        """End the background thread and close the subscription."""
+        """End the background thread, unsubscribe (confirmed by the server:
+        once this returns, ``PUBSUB`` counts us no more) and close."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
         if self._pubsub is not None:
+            with contextlib.suppress(redis.RedisError):
+                if self._pubsub.subscribed:  # unsubscribe, and wait for the server to confirm
+                    if self.channels:
+                        self._pubsub.unsubscribe()
+                    if self.patterns:
+                        self._pubsub.punsubscribe()
+                    _await_unsubscribed(self._pubsub)
             with contextlib.suppress(redis.RedisError):
                 self._pubsub.close()
             self._pubsub = None

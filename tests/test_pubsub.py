@@ -69,6 +69,7 @@ def test_kill_server_unsubscribes_so_the_next_message_reaches_nobody(r) -> None:
         assert subscriber.wait(timeout=20) == 0
     finally:
         subscriber.kill()
+    # It waited for the server to confirm UNSUBSCRIBE before exiting: no longer counted.
     assert subscriber_count(r) == 0
     assert r.publish(CHANNEL, "Holberton Student #3 starts course") == 0  # nobody listens
     assert subscriber.messages() == ["before", KILL_SERVER]
