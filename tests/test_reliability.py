@@ -1,0 +1,407 @@
+"""Lesson 12's reliability helpers, proved with real workers, real kills and a
+real Redis restart: retries, failed registry, timeouts, graceful shutdown,
+crashes and recovery, idempotency, monitoring, security."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from rq import Retry
+from rq.exceptions import DeserializationError
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from helpers import reliability
+from helpers.client import NOT_CONNECTED, RedisUnavailable, connect
+from helpers.reliability import (
+    EXECUTIONS,
+    OUTBOX,
+    HarmlessPayload,
+    Supervisor,
+    abandoned_after_s,
+    attempts_key,
+    blocked_key,
+    crash,
+    idempotency_key,
+    notify_naively,
+    notify_once,
+    orphans_key,
+    pid_running,
+    recover_abandoned_jobs,
+    registry_counts,
+    rq_info,
+    start_dashboard,
+    throwaway_server,
+    worker_alive,
+)
+from helpers.server import start_server, stop_server
+from helpers.workers import queue, redis_connection, start_worker
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def status(job: Job) -> JobStatus:
+    return job.get_status(refresh=True)
+
+
+def failure_text(job: Job) -> str:
+    result = job.latest_result()
+    assert result is not None, f"{job.id} has no result"
+    return result.exc_string or ""
+
+
+# --- retries, failed registry, requeue, timeouts ----------------------------------------
+
+
+def test_a_flaky_job_is_retried_until_it_succeeds(r) -> None:
+    q = queue("rel_flaky")
+    job = q.enqueue("helpers.reliability.flaky_send", "t1", 2, retry=Retry(max=3))
+    with start_worker("rel_flaky", worker_class="simple"):
+        wait_for(lambda: status(job) == JobStatus.FINISHED)
+    assert job.return_value() == "sent on attempt 3"
+    assert r.llen(attempts_key("t1")) == 3
+
+
+def test_a_job_that_keeps_raising_is_retried_then_failed_with_its_traceback(r) -> None:
+    q = queue("rel_failing")
+    job = q.enqueue("helpers.reliability.flaky_send", "t2", 99, retry=Retry(max=2))
+    with start_worker("rel_failing", worker_class="simple"):
+        wait_for(lambda: status(job) == JobStatus.FAILED)
+    assert r.llen(attempts_key("t2")) == 3  # the first run and two retries
+    assert job.id in FailedJobRegistry(queue=q)
+    text = failure_text(job)
+    assert text.startswith("Traceback (most recent call last):")
+    assert "helpers.reliability.GatewayUnavailable: gateway unavailable (attempt 3)" in text
+
+
+def test_retry_intervals_wait_in_the_scheduled_registry(r) -> None:
+    q = queue("rel_backoff")
+    job = q.enqueue("helpers.reliability.flaky_send", "t3", 1, retry=Retry(max=1, interval=2))
+    with start_worker("rel_backoff", worker_class="simple", with_scheduler=True):
+        wait_for(lambda: r.llen(attempts_key("t3")) == 1)
+        wait_for(lambda: status(job) == JobStatus.SCHEDULED)
+        assert job.id in ScheduledJobRegistry(queue=q)
+        wait_for(lambda: status(job) == JobStatus.FINISHED)
+    assert reliability.attempt_gaps(redis_connection(), "t3")[0] >= 2
+
+
+def test_requeue_after_fixing_the_cause(r) -> None:
+    q = queue("rel_requeue")
+    r.sadd(blocked_key(), "4153518780")
+    job = q.enqueue("helpers.reliability.deliver", "4153518780", "hello")
+    with start_worker("rel_requeue", worker_class="simple"):
+        wait_for(lambda: status(job) == JobStatus.FAILED)
+        assert "GatewayRejected: Phone number 4153518780 is blacklisted" in failure_text(job)
+        r.srem(blocked_key(), "4153518780")  # the fix
+        FailedJobRegistry(queue=q).requeue(job.id)
+        wait_for(lambda: status(job) == JobStatus.FINISHED)
+    assert r.lrange(OUTBOX, 0, -1) == ["4153518780: hello"]
+    assert job.id not in FailedJobRegistry(queue=q)
+
+
+def test_a_job_over_its_timeout_is_stopped_and_failed(r) -> None:
+    q = queue("rel_timeout")
+    job = q.enqueue("time.sleep", 30, job_timeout=1)
+    with start_worker("rel_timeout"):
+        wait_for(lambda: status(job) == JobStatus.FAILED)
+    assert "JobTimeoutException: Task exceeded maximum timeout value (1 seconds)" in failure_text(
+        job
+    )
+
+
+# --- graceful shutdown and crashes -----------------------------------------------------
+
+
+def _notification(q, seconds: float, **options) -> Job:
+    return q.enqueue(
+        "helpers.reliability.send_notification_once",
+        "n-1",
+        "4153518743",
+        "This is the code 4321 to verify your account",
+        seconds,
+        **options,
+    )
+
+
+def test_sigterm_lets_the_running_job_finish(r) -> None:
+    q = queue("rel_sigterm")
+    job = _notification(q, 1.5)
+    worker = start_worker("rel_sigterm")
+    wait_for(lambda: r.exists(idempotency_key("n-1")))  # the job is mid-way
+    assert worker.stop(timeout=30) == 0
+    assert status(job) == JobStatus.FINISHED
+    assert r.hget(EXECUTIONS, job.id) == "1"
+    assert r.llen(OUTBOX) == 1
+    assert "warm shut down requested" in worker.read_log()
+
+
+def test_crash_kills_the_work_horse_too_and_the_job_is_left_started(r) -> None:
+    q = queue("rel_crash")
+    job = _notification(q, 30)
+    worker = start_worker("rel_crash")
+    wait_for(lambda: r.exists(idempotency_key("n-1")))
+    pids = crash(worker)
+    assert len(pids) == 2  # the worker and its work-horse
+    wait_for(lambda: not any(pid_running(pid) for pid in pids), timeout=10)
+    # Nobody will finish it, and RQ would notice only when its entry expires.
+    assert status(job) == JobStatus.STARTED
+    assert job.id in q.started_job_registry.get_job_ids(cleanup=False)
+    assert abandoned_after_s(q, job.id) > 50
+
+
+def test_worker_kill_alone_leaves_the_work_horse_running(r) -> None:
+    """Why crash() exists: RQ's work-horse has its own process group."""
+    q = queue("rel_orphan_horse")
+    job = q.enqueue("time.sleep", 1.0)
+    worker = start_worker("rel_orphan_horse")
+    wait_for(lambda: status(job) == JobStatus.STARTED)
+    worker.kill()
+    wait_for(lambda: status(job) == JobStatus.FINISHED)  # the orphaned work-horse finished it
+
+
+def test_recovered_job_runs_again_but_notifies_once(r) -> None:
+    q = queue("rel_recover")
+    job = _notification(q, 3, retry=Retry(max=2))  # notifies, then works 3 s
+    worker = start_worker("rel_recover")
+    wait_for(lambda: r.exists(idempotency_key("n-1")))
+    crash(worker)
+    recovery = recover_abandoned_jobs(q)
+    assert recovery.requeued == [job.id]
+    assert recovery.dead_workers == worker.names
+    assert status(job) == JobStatus.QUEUED
+    assert q.get_job_ids() == [job.id]
+    job.refresh()
+    assert job.retries_left == 1
+    with start_worker("rel_recover"):
+        wait_for(lambda: status(job) == JobStatus.FINISHED)
+    assert r.hget(EXECUTIONS, job.id) == "2"  # at-least-once: it ran twice
+    assert r.llen(OUTBOX) == 1  # ... and notified once
+    assert job.return_value() == "already sent: skipped"
+    assert registry_counts(q) == {
+        "queued": 0, "started": 0, "finished": 1, "failed": 0,
+        "scheduled": 0, "deferred": 0, "intermediate": 0,
+    }  # fmt: skip
+
+
+def test_abandoned_job_without_retries_is_failed_as_abandoned(r) -> None:
+    q = queue("rel_abandoned")
+    job = _notification(q, 30)
+    worker = start_worker("rel_abandoned")
+    wait_for(lambda: status(job) == JobStatus.STARTED)
+    crash(worker)
+    recovery = recover_abandoned_jobs(q)
+    assert recovery.failed == [job.id] and recovery.requeued == []
+    assert status(job) == JobStatus.FAILED
+    assert job.id in FailedJobRegistry(queue=q)
+    assert "AbandonedJobError" in failure_text(job)
+
+
+def test_recovery_leaves_jobs_of_live_workers_alone(r) -> None:
+    q = queue("rel_live")
+    job = _notification(q, 1.0, retry=Retry(max=2))
+    with start_worker("rel_live") as worker:
+        wait_for(lambda: status(job) == JobStatus.STARTED)
+        recovery = recover_abandoned_jobs(q, orphan_grace_s=0)
+        assert recovery.jobs == [] and recovery.dead_workers == []
+        assert worker_alive(redis_connection(), worker.names[0])
+        wait_for(lambda: status(job) == JobStatus.FINISHED)
+    assert r.hget(EXECUTIONS, job.id) == "1"
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_requeued(r) -> None:
+    q = queue("rel_intermediate")
+    job = _notification(q, 0.1)
+    # What BLMOVE does when a worker takes a job; the worker then "dies".
+    r.lmove(q.key, q.intermediate_queue_key)
+    assert q.get_job_ids() == []
+    first = recover_abandoned_jobs(q, orphan_grace_s=0.2)
+    assert first.orphans == []  # first sighting: maybe a live worker about to start it
+    assert r.hexists(orphans_key(q.name), job.id)
+    time.sleep(0.3)
+    second = recover_abandoned_jobs(q, orphan_grace_s=0.2)
+    assert second.orphans == [job.id]
+    assert q.get_job_ids() == [job.id] and r.llen(q.intermediate_queue_key) == 0
+    with start_worker("rel_intermediate", worker_class="simple"):
+        wait_for(lambda: status(job) == JobStatus.FINISHED)
+
+
+def test_leftovers_of_finished_jobs_are_dropped_from_the_intermediate_list(r) -> None:
+    q = queue("rel_leftover")
+    job = q.enqueue("operator.add", 1, 2)
+    with start_worker("rel_leftover", worker_class="simple"):
+        wait_for(lambda: status(job) == JobStatus.FINISHED)
+    r.rpush(q.intermediate_queue_key, job.id)  # as a crash at the wrong moment leaves it
+    recovery = recover_abandoned_jobs(q, orphan_grace_s=0)
+    assert recovery.jobs == []
+    assert r.llen(q.intermediate_queue_key) == 0
+    assert status(job) == JobStatus.FINISHED
+
+
+def test_worker_alive_judges_by_pid_here_and_by_heartbeat_elsewhere(r) -> None:
+    conn = redis_connection()
+    conn.hset("rq:worker:me", mapping={"pid": os.getpid(), "hostname": socket.gethostname()})
+    assert worker_alive(conn, "me")
+    dead = start_worker("rel_alive", worker_class="simple")
+    name = dead.names[0]
+    dead.kill()
+    assert not worker_alive(conn, name)
+    assert not worker_alive(conn, "never-existed")
+    stale = "2000-01-01T00:00:00.000000Z"
+    conn.hset("rq:worker:far", mapping={"pid": 1, "hostname": "elsewhere", "last_heartbeat": stale})
+    assert not worker_alive(conn, "far")
+    fresh = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    conn.hset("rq:worker:far", "last_heartbeat", fresh)
+    assert worker_alive(conn, "far")
+
+
+# --- idempotency -------------------------------------------------------------------------
+
+
+def test_notify_once_sends_once_and_naive_sends_twice(r) -> None:
+    conn = redis_connection()
+    assert notify_once(conn, "id-1", "hello") is True
+    assert notify_once(conn, "id-1", "hello") is False
+    assert r.lrange(OUTBOX, 0, -1) == ["hello"]
+    assert r.ttl(idempotency_key("id-1")) > 0  # marks expire, after any retry could come
+    notify_naively(conn, "again")
+    notify_naively(conn, "again")
+    assert r.lrange(OUTBOX, 0, -1) == ["hello", "again", "again"]
+
+
+# --- Redis restarts ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A Redis with persistence, just for this test; REDIS_URL points at it."""
+    info = start_server(tmp_path, persistence=True)
+    monkeypatch.setenv("REDIS_URL", info.url)
+    yield info
+    stop_server(tmp_path)
+
+
+def _restart(info, tmp_path: Path, down_s: float = 1.0) -> None:
+    """SHUTDOWN SAVE, wait ``down_s``, start again on the same port."""
+    redis.Redis.from_url(info.url).shutdown(save=True)
+    time.sleep(down_s)
+    again = start_server(tmp_path, port=info.port, persistence=True)
+    assert again.url == info.url
+
+
+def test_idle_workers_reconnect_after_a_redis_restart(private_redis, tmp_path, capsys) -> None:
+    worker = start_worker("rel_restart_idle", worker_class="simple")
+    try:
+        pid = worker.pid
+        redis.Redis.from_url(private_redis.url).shutdown(save=True)
+        # While Redis is down, the client says so, in the original's words, then how to fix it.
+        with pytest.raises(RedisUnavailable, match="REDIS_URL is set to"):
+            connect(attempts=2, delay_s=0.01)
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 2
+        assert all(line.startswith(NOT_CONNECTED.format(error="")) for line in lines)
+        assert "Connection refused" in lines[0]
+        time.sleep(0.5)
+        start_server(tmp_path, port=private_redis.port, persistence=True)
+        job = queue("rel_restart_idle").enqueue("operator.add", 2, 3)
+        wait_for(lambda: status(job) == JobStatus.FINISHED, timeout=60)
+        assert worker.running and worker.pid == pid  # the same worker carried on
+        assert job.return_value() == 5
+        assert "could not connect to Redis instance" in worker.read_log()
+    finally:
+        worker.stop()
+
+
+def test_jobs_survive_a_redis_restart_mid_run_under_supervision(private_redis, tmp_path) -> None:
+    q = queue("rel_restart_busy")
+    jobs = [q.enqueue("time.sleep", 0.2, retry=Retry(max=2), result_ttl=600) for _ in range(24)]
+
+    def finished() -> int:
+        return sum(status(j) == JobStatus.FINISHED for j in jobs)
+
+    with Supervisor("rel_restart_busy", 2) as supervisor:
+        assert supervisor.run_until(lambda: finished() >= 6, timeout=60, interval=0.05)
+        _restart(private_redis, tmp_path)
+        assert supervisor.run_until(lambda: finished() == len(jobs), timeout=90)
+    # Every job finished exactly once in RQ's books; nothing left behind.
+    counts = registry_counts(queue("rel_restart_busy"))
+    assert counts["finished"] == len(jobs)
+    assert counts["queued"] == counts["started"] == counts["failed"] == counts["intermediate"] == 0
+    print(f"workers replaced: {supervisor.replaced}, jobs recovered: {len(supervisor.recovered)}")
+
+
+# --- monitoring --------------------------------------------------------------------------
+
+
+def test_rq_info_shows_the_queue_and_its_workers(r) -> None:
+    q = queue("rel_info")
+    job = q.enqueue("operator.add", 1, 1)
+    with start_worker("rel_info", worker_class="simple") as worker:
+        wait_for(lambda: status(job) == JobStatus.FINISHED)
+        out = rq_info("rel_info")
+    assert "rel_info" in out and "1 finished" in out
+    assert worker.names[0] in out and "1 workers" in out
+
+
+def test_the_dashboard_serves_json_on_loopback_then_stops(r) -> None:
+    queue("rel_dashboard").enqueue("operator.add", 1, 1)
+    dashboard = start_dashboard()
+    try:
+        assert dashboard.url.startswith("http://127.0.0.1:")
+        data = httpx.get(dashboard.url + "0/data/queues.json", timeout=10).json()
+        queues = {q["name"]: q["count"] for q in data["queues"]}
+        assert queues["rel_dashboard"] == 1
+    finally:
+        dashboard.stop()
+    assert dashboard.process.poll() is not None
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(dashboard.url, timeout=2)
+
+
+# --- security ----------------------------------------------------------------------------
+
+
+def test_unpickling_runs_code_and_json_refuses_the_same_bytes(r) -> None:
+    reliability.UNPICKLING_EFFECTS.clear()
+    blob = pickle.dumps(HarmlessPayload("ran"))
+    assert reliability.UNPICKLING_EFFECTS == []
+    pickle.loads(blob)
+    assert reliability.UNPICKLING_EFFECTS == ["ran"]
+    # A forged job whose data is that pickle: RQ's JSON serializer cannot run it.
+    reliability.UNPICKLING_EFFECTS.clear()
+    data = pickle.dumps(("operator.add", None, [HarmlessPayload("ran")], {}))
+    conn = redis_connection()
+    conn.hset("rq:job:forged", "data", zlib.compress(data))
+    with pytest.raises(DeserializationError):
+        _ = Job.fetch("forged", connection=conn, serializer=JSONSerializer).args
+    assert reliability.UNPICKLING_EFFECTS == []
+    _ = Job.fetch("forged", connection=conn, serializer=pickle).args  # pickle: runs it
+    assert reliability.UNPICKLING_EFFECTS == ["ran"]
+
+
+def test_throwaway_server_with_a_password_is_stopped(r) -> None:
+    with throwaway_server() as info:
+        admin = redis.Redis.from_url(info.url)
+        admin.config_set("requirepass", "s3cret")
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(info.url).ping()
+        url = info.url.replace("redis://", "redis://:s3cret@")
+        assert redis.Redis.from_url(url).ping()
+        assert redis.Redis.from_url(url).config_get("bind")["bind"] == "127.0.0.1"
+    assert not pid_running(info.pid)
