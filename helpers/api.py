@@ -448,6 +448,24 @@ class ServiceProcess:
         """Everything the service printed so far."""
         return self.log.read_text() if self.log.exists() else ""
 
+    def lines(self, prefix: str = "") -> list[str]:
+        """The lines of the service's output that start with ``prefix``."""
+        return [line for line in self.read_log().splitlines() if line.startswith(prefix)]
+
+    def wait_for_lines(self, prefix: str, count: int, timeout: float = 60.0) -> list[str]:
+        """Wait until the output holds ``count`` lines starting with ``prefix``
+        (e.g. ``"Seat reservation job"``) and return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.lines(prefix)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise TimeoutError(
+                    f"{len(found)} of {count} lines {prefix!r} after {timeout:g}s; see {self.log}"
+                )
+            time.sleep(0.05)
+
     def stop(self, timeout: float = 20.0) -> int:
         """Graceful stop (SIGTERM): requests in flight finish, the seat worker
         stops, then the service exits. Kills it after ``timeout`` seconds."""
