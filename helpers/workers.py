@@ -11,6 +11,9 @@ Workers are separate processes that log to files under
     ...
     w.stop()          # SIGTERM: each worker finishes its current job, then exits
 
+Workers still running when the Python process that started them exits (a
+kernel shut down without ``w.stop()``) are stopped the same way.
+
 From a shell::
 
     python -m helpers.workers push_notification_code [--concurrency N] [--burst]
@@ -19,6 +22,7 @@ From a shell::
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import signal
@@ -165,9 +169,17 @@ def start_worker(
             args, env=env, stdout=supervisor_log, stderr=subprocess.STDOUT, start_new_session=True
         )
     worker = WorkerProcess(queue_names, names, log_files, process)
+    # Workers run in their own session, so they would outlive a kernel that
+    # forgot them: stop them (gracefully) when this interpreter exits.
+    atexit.register(_stop_at_exit, worker)
     if wait and not burst:
         worker.wait_ready()
     return worker
+
+
+def _stop_at_exit(worker: WorkerProcess) -> None:
+    if worker.running:
+        worker.stop(timeout=10.0)
 
 
 def _run_one(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -141,3 +143,22 @@ def test_queue_keys_clear_everything_a_queue_left(r) -> None:
     # Left: the stopped workers' own records (named after the queue), expiring by themselves.
     leftover = [k for k in r.keys("*test_workers_keys*") if not k.startswith("rq:worker:")]
     assert leftover == []
+
+
+def test_workers_stop_when_their_starter_exits(r) -> None:
+    starter = (
+        "from helpers.workers import start_worker\n"
+        "w = start_worker('test_workers_atexit')\n"
+        "print(w.pid, flush=True)\n"
+    )  # exits without stopping the worker
+    result = subprocess.run(
+        [sys.executable, "-c", starter], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    pid = int(result.stdout.split()[-1])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # stopped (and reaped) by the starter's exit hook
+    os.killpg(pid, signal.SIGKILL)  # do not leak it
+    raise AssertionError("the worker outlived the process that started it")
