@@ -98,6 +98,7 @@ class Kill:
     recovery_ms: float  # from the kill to the jobs back on the queue
     at_s: float  # seconds since the drill started
     finished_after_s: dict[str, float] = field(default_factory=dict)  # kill -> job done
+    done_before_kill: list[str] = field(default_factory=list)  # ended as the kill came
 
 
 def clear(connection: redis.Redis) -> int:
@@ -138,11 +139,17 @@ def _statuses(connection: redis.Redis, job_ids: list[str]) -> dict[str, str | No
     }
 
 
+def _held(connection: redis.Redis, worker: WorkerProcess) -> list[str]:
+    """The ids of the jobs ``worker`` is executing (its executions in Redis)."""
+    if not worker.running:
+        return []
+    members = connection.smembers(f"rq:worker:{worker.names[0]}:executions")
+    return sorted((m.decode() if isinstance(m, bytes) else m).split(":", 1)[0] for m in members)
+
+
 def _busy(connection: redis.Redis, workers: list[WorkerProcess]) -> list[WorkerProcess]:
-    """The workers executing a job right now (by their executions in Redis)."""
-    return [
-        w for w in workers if w.running and connection.scard(f"rq:worker:{w.names[0]}:executions")
-    ]
+    """The workers executing a job right now."""
+    return [w for w in workers if _held(connection, w)]
 
 
 def _failure_reason(job: Job) -> str:
@@ -199,8 +206,11 @@ def run_drill(
                 if busy:
                     victim = rng.choice(sorted(busy, key=lambda w: w.names[0]))
                     time.sleep(rng.uniform(0.0, 0.3))  # a random moment of its work
-                    if victim in _busy(connection, supervisor.workers):
-                        done_kills.append(_kill(connection, supervisor, victim, started_at, echo))
+                    held = _held(connection, victim)
+                    if held:  # still running a job (the same or its next one): kill
+                        done_kills.append(
+                            _kill(connection, supervisor, victim, held, started_at, echo)
+                        )
                     continue
             # A safety net, as in production: replace any worker that died on
             # its own, and recover what such a death left behind.
@@ -227,6 +237,7 @@ def run_drill(
                 "pids": k.pids,
                 "held": k.held,
                 "recovered": k.recovered,
+                "done_before_kill": k.done_before_kill,
                 "recovery_ms": k.recovery_ms,
                 "finished_after_s": k.finished_after_s,
             }
@@ -243,24 +254,25 @@ def _kill(
     connection: redis.Redis,
     supervisor: Supervisor,
     victim: WorkerProcess,
+    held: list[str],
     started_at: float,
     echo: Callable[[str], object],
 ) -> Kill:
     """Crash ``victim``, recover what it held at once, start a replacement."""
     name = victim.names[0]
-    held = sorted(
-        (m.decode() if isinstance(m, bytes) else m).split(":", 1)[0]
-        for m in connection.smembers(f"rq:worker:{name}:executions")
-    )
     at = time.monotonic()
     pids = crash(victim)
     recovery = recover_abandoned_jobs(supervisor.queue)
     recovery_ms = round((time.monotonic() - at) * 1000, 1)
+    # A job can end in the instant between reading what the worker held and the kill.
+    statuses = _statuses(connection, [j for j in held if j not in recovery.jobs])
+    just_done = sorted(j for j, s in statuses.items() if s in TERMINAL)
     kill = Kill(name, pids, held, recovery.jobs, recovery_ms, round(at - started_at, 2))
+    kill.done_before_kill = just_done
     echo(
         f"drill: kill {name} (pids {', '.join(map(str, pids))}) while running "
         f"{', '.join(held) or 'nothing'}; recovered {', '.join(recovery.jobs) or 'nothing'} "
-        f"in {recovery_ms} ms"
+        f"in {recovery_ms} ms" + (f" ({', '.join(just_done)} had just ended)" if just_done else "")
     )
     supervisor.replace(victim)
     return kill
