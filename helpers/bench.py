@@ -15,8 +15,10 @@ Runs against the course server (or ``REDIS_URL``) and prints a table, or with
 ``rq_enqueue_per_s``                RQ ``enqueue`` one by one (``_many``: ``enqueue_many``,
                                     100 jobs a pipeline)
 ``rq_process_per_s``                trivial jobs through RQ's default forking Worker,
-                                    enqueue to finish (``_simple``: SimpleWorker;
-                                    ``_simple_xN``: N SimpleWorker processes)
+                                    enqueue to finish (``_fork_import``: the job's
+                                    module imported by every work-horse;
+                                    ``_simple``: SimpleWorker; ``_simple_xN``: N
+                                    SimpleWorker processes)
 ``notifications_per_s``             notifications actually sent (recorded in Redis) by
                                     the fast path of :mod:`helpers.fastpath`
 ``pubsub_p50_ms``, ``pubsub_p99_ms``  publish-to-receive latency, another process listening
@@ -26,9 +28,10 @@ Runs against the course server (or ``REDIS_URL``) and prints a table, or with
                                     notification, counted with MONITOR
 ==================================  =================================================
 
-Beside them: ``meta`` (machine, load, versions), ``checks`` (counts that must
-be 0: oversold units, lost or repeated notifications, failed jobs) and
-``samples`` (latencies, for plots).
+Beside them: ``meta`` (machine, load, versions, seconds per group),
+``checks`` (counts that must be 0: oversold units, lost or repeated
+notifications, failed jobs), ``samples`` (latencies, for plots) and
+``details`` (the MONITOR counts by command).
 
 Every loop is bounded in count and in time; everything stays on loopback.
 The bench's keys and queues start with ``bench:`` (jobs ``bench-...``); they
@@ -72,14 +75,17 @@ RAW_PROCESSING = "bench:raw:processing"
 CHANNEL = "bench:pubsub"
 LOCK_KEY = "bench:lock"
 JOB_ID_PREFIX = "bench-"
-NOOP = "helpers.bench.noop"
+TRIVIAL_JOB = "time.time"  # a function every worker has already imported: no import per job
+MODULE_JOB = "helpers.bench.noop"  # a function in a module the worker has not imported
 PIPELINE_SIZE = 100
 SAMPLES_KEPT = 2000  # latencies kept per distribution, for plots
 GROUPS = ("ping", "raw", "enqueue", "process", "notifications", "trace", "pubsub", "http")
 
 
 def noop() -> None:
-    """The trivial job: does nothing, so a run measures the queue alone."""
+    """A job that does nothing, in a module (this one) that a worker imports
+    only when it first runs it: a forking worker's work-horse imports it
+    again for every job, since the parent never did."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ DESCRIPTIONS: dict[str, str] = {
     "rq_enqueue_per_s": "RQ enqueue, one job at a time",
     "rq_enqueue_many_per_s": "RQ enqueue_many, 100 jobs per pipeline",
     "rq_process_per_s": "RQ jobs done: default forking Worker (fork per job)",
+    "rq_process_fork_import_per_s": "RQ jobs done: forking Worker, job module imported per job",
     "rq_process_simple_per_s": "RQ jobs done: SimpleWorker (no fork)",
     "notifications_per_s": "notifications sent: fast path (batches, 2 SimpleWorkers)",
     "rq_commands_per_job": "Redis commands per RQ job (enqueue + worker)",
@@ -217,6 +224,7 @@ class Run:
     results: dict[str, float] = field(default_factory=dict)
     checks: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def client(self, decode: bool = False) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=decode)
@@ -313,7 +321,7 @@ def measure_rq_enqueue(run: Run) -> None:
         counter = iter(range(10**9))
 
         def one() -> int:
-            q.enqueue(NOOP, job_id=f"{JOB_ID_PREFIX}e-{next(counter)}")
+            q.enqueue(TRIVIAL_JOB, job_id=f"{JOB_ID_PREFIX}e-{next(counter)}")
             return 1
 
         done, seconds = timed_loop(one, s.enqueue_count, s.max_s)
@@ -323,7 +331,7 @@ def measure_rq_enqueue(run: Run) -> None:
 
         def many() -> int:
             datas = [
-                Queue.prepare_data(NOOP, job_id=f"{JOB_ID_PREFIX}m-{next(counter)}")
+                Queue.prepare_data(TRIVIAL_JOB, job_id=f"{JOB_ID_PREFIX}m-{next(counter)}")
                 for _ in range(PIPELINE_SIZE)
             ]
             with client.pipeline() as pipe:
@@ -340,7 +348,7 @@ def measure_rq_enqueue(run: Run) -> None:
         from rq.job import Job  # noqa: PLC0415
 
         def build() -> int:
-            job = Job.create(NOOP, connection=client, serializer=q.serializer)
+            job = Job.create(TRIVIAL_JOB, connection=client, serializer=q.serializer)
             job.to_dict()
             return 1
 
@@ -349,11 +357,12 @@ def measure_rq_enqueue(run: Run) -> None:
 
 
 def process_rate(
-    run: Run, worker_class: str, processes: int, jobs: int, tag: str
+    run: Run, worker_class: str, processes: int, jobs: int, tag: str, func: str = TRIVIAL_JOB
 ) -> tuple[int, float]:
     """Start ``processes`` workers of ``worker_class``, then enqueue ``jobs``
-    trivial jobs (pipelined, 100 at a time) and wait until they are finished
-    or the time cap passes. Returns (jobs finished, seconds), enqueue included."""
+    jobs of ``func`` (pipelined, 100 at a time) and wait until they are
+    finished or the time cap passes. Returns (jobs finished, seconds),
+    enqueue included."""
     max_s = run.settings.max_s * 3
     with run.client() as client:
         q = queue(JOBS_QUEUE, client)
@@ -365,7 +374,7 @@ def process_rate(
             deadline = start + max_s
             for first in range(0, jobs, PIPELINE_SIZE):
                 datas = [
-                    Queue.prepare_data(NOOP, job_id=f"{JOB_ID_PREFIX}{tag}-{i}")
+                    Queue.prepare_data(func, job_id=f"{JOB_ID_PREFIX}{tag}-{i}")
                     for i in range(first, min(first + PIPELINE_SIZE, jobs))
                 ]
                 with client.pipeline() as pipe:
@@ -392,6 +401,8 @@ def measure_rq_process(run: Run) -> None:
     s = run.settings
     done, seconds = process_rate(run, "fork", 1, s.fork_jobs, "f1")
     run.record("rq_process_per_s", _rate(done, seconds))
+    done, seconds = process_rate(run, "fork", 1, s.fork_jobs // 4, "fi", MODULE_JOB)
+    run.record("rq_process_fork_import_per_s", _rate(done, seconds))
     for n in s.processes:
         done, seconds = process_rate(run, "simple", n, s.simple_jobs * n, f"s{n}")
         key = "rq_process_simple_per_s" if n == 1 else f"rq_process_simple_x{n}_per_s"
@@ -596,7 +607,7 @@ def trace_rq_jobs(url: str, jobs: int, worker_class: str = "simple") -> dict[str
     def action(creator: redis.Redis, poller: redis.Redis) -> None:
         q = queue(JOBS_QUEUE, creator)
         for i in range(jobs):
-            q.enqueue(NOOP, job_id=f"{JOB_ID_PREFIX}t-{i}")
+            q.enqueue(TRIVIAL_JOB, job_id=f"{JOB_ID_PREFIX}t-{i}")
         _wait(lambda: poller.zcard(q.finished_job_registry.key) >= jobs)
         time.sleep(0.05)  # the worker's last bookkeeping after the job is marked finished
 
@@ -647,7 +658,9 @@ def measure_trace(run: Run) -> None:
         "rq_round_trips_per_job",
         rq_trace["enqueue_round_trips_per_job"] + rq_trace["worker_round_trips_per_job"],
     )
-    fast = trace_fastpath(run.url, fastpath.BATCH_SIZE * 5)
+    run.details["rq_trace"] = rq_trace
+    run.details["rq_fork_trace"] = trace_rq_jobs(run.url, 5, "fork")
+    fast = run.details["fastpath_trace"] = trace_fastpath(run.url, fastpath.BATCH_SIZE * 5)
     run.record("fastpath_commands_per_notification", fast["commands_per_notification"])
     run.record("fastpath_round_trips_per_notification", fast["round_trips_per_notification"])
 
@@ -846,7 +859,13 @@ def run_bench(
             client.delete(LOCK_KEY)
         meta["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     meta["elapsed_s"] = round(time.perf_counter() - started, 1)
-    return {**run.results, "meta": meta, "checks": run.checks, "samples": run.samples}
+    return {
+        **run.results,
+        "meta": meta,
+        "checks": run.checks,
+        "samples": run.samples,
+        "details": run.details,
+    }
 
 
 def format_table(results: dict[str, Any]) -> str:

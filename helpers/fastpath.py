@@ -57,7 +57,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.job import Job, JobStatus, get_current_job
 from rq.registry import StartedJobRegistry
 
@@ -69,6 +69,7 @@ NAMESPACE = "notifications:fast"
 BATCH_SIZE = 100  # notifications per RQ job
 CHUNK_SIZE = 100  # notifications per Lua call inside a job (one round trip each)
 DONE_TTL_S = 7 * 24 * 3600  # how long a "sent" mark is kept: longer than any retry
+MAX_RETRIES = 3  # a batch that raised, or was abandoned by a dead worker, runs again
 JOB_FUNCTION = "helpers.fastpath.send_notification_batch"
 
 SEND_SCRIPT = """
@@ -201,7 +202,8 @@ def enqueue_notification_batches(
     all validated before anything is enqueued. Each gets an id from the
     counter ``<ns>:ids`` (one INCRBY for all); every ``batch_size`` of them
     become one job of :func:`send_notification_batch` with id
-    ``<queue>-<first notification id>``. Returns the jobs.
+    ``<queue>-<first notification id>``, retried up to :data:`MAX_RETRIES`
+    times (safe: a batch is idempotent). Returns the jobs.
     """
     if not isinstance(notifications, list):
         raise TypeError("Jobs is not an array")
@@ -226,7 +228,10 @@ def enqueue_notification_batches(
             batch["delay_s"] = delay_s
         datas.append(
             Queue.prepare_data(
-                JOB_FUNCTION, args=(batch,), job_id=f"{prefix}-{batch['items'][0]['id']}"
+                JOB_FUNCTION,
+                args=(batch,),
+                job_id=f"{prefix}-{batch['items'][0]['id']}",
+                retry=Retry(max=MAX_RETRIES),
             )
         )
     with connection.pipeline() as pipe:
