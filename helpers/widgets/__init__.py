@@ -6,7 +6,9 @@ here:
 
 - :mod:`helpers.widgets.jobs`: :class:`JobPanel` / :class:`JobPanelModel`, the
   job control panel of lesson 07 (enqueue notification jobs, start/stop
-  workers, progress, requeue failed jobs).
+  workers, progress, requeue failed jobs);
+- :mod:`helpers.widgets.stock`: :class:`StockPanel` / :class:`StockPanelModel`,
+  the stock control panel (lesson 09).
 """
 
 from helpers.widgets.jobs import JobPanel, JobPanelModel, JobRow, PanelState
