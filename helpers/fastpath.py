@@ -21,8 +21,9 @@ recommended configuration to beat that, with the same guarantee as lesson 12
    script that, atomically, sets ``<ns>:done:<id>`` with ``SET NX`` and, only
    if that key was new, appends the notification to the outbox ``<ns>:sent``.
    A retried batch skips what was already sent and sends the rest.
-4. **Recovery.** After a crash, :func:`requeue_abandoned` puts the jobs that
-   dead workers had started back on their queue (as lesson 12 does).
+4. **Recovery.** Batches are enqueued with ``Retry(max=3)``. After a crash,
+   :func:`helpers.reliability.recover_abandoned_jobs` (lesson 12) finds the
+   batches that dead workers had started and RQ runs them again.
 
 What is traded away, honestly:
 
@@ -48,18 +49,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
 from rq import Queue, Retry
-from rq.job import Job, JobStatus, get_current_job
-from rq.registry import StartedJobRegistry
+from rq.job import Job, get_current_job
 
 from helpers.notifications import BLACKLISTED_NUMBERS, validate_job
 from helpers.workers import redis_connection
@@ -248,54 +246,3 @@ def sent_count(connection: redis.Redis, ns: str = NAMESPACE) -> int:
 def sent_ids(connection: redis.Redis, ns: str = NAMESPACE) -> Counter[str]:
     """How many times each notification id appears in the outbox (1 is right)."""
     return Counter(str(json.loads(entry)["id"]) for entry in connection.lrange(sent_key(ns), 0, -1))
-
-
-def worker_is_dead(connection: redis.Redis, worker_name: str) -> bool:
-    """True if RQ worker ``worker_name`` is gone: its key expired or was
-    removed, or it ran on this machine and its process no longer exists."""
-    fields = connection.hmget(f"rq:worker:{worker_name}", "hostname", "pid")
-    hostname, pid = (v.decode() if isinstance(v, bytes) else v for v in fields)
-    if hostname is None or pid is None:
-        return True
-    if hostname != socket.gethostname():
-        return False  # another machine's worker: only its heartbeat can tell
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def requeue_abandoned(queue: Queue, dead_workers: Iterable[str] | None = None) -> list[str]:
-    """Put back on ``queue`` the jobs that dead workers had started, and
-    return their ids.
-
-    A worker killed mid-job (SIGKILL, power loss) leaves its job in the
-    queue's StartedJobRegistry with status *started*, and RQ would notice
-    only when the job's heartbeat expires (a minute or more), then fail it.
-    This finds each started job whose worker is dead (named in
-    ``dead_workers``, else judged by :func:`worker_is_dead`) and enqueues
-    it again. Safe for this module's batches because they are idempotent.
-    """
-    connection = queue.connection
-    registry = StartedJobRegistry(queue.name, connection=connection, serializer=queue.serializer)
-    dead = set(dead_workers) if dead_workers is not None else None
-    requeued = []
-    for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
-        job = queue.fetch_job(job_id)
-        if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
-            connection.zrem(registry.key, f"{job_id}:{execution_id}")
-            continue
-        worker = job.worker_name or ""
-        if not (worker in dead if dead is not None else worker_is_dead(connection, worker)):
-            continue  # still being worked on
-        # Enqueue first, then forget the dead execution: a crash in between
-        # leaves a queued job in the registry, which the next call removes
-        # (status no longer "started"), never a job in neither place.
-        queue.enqueue_job(job)
-        connection.zrem(registry.key, f"{job_id}:{execution_id}")
-        connection.delete(f"rq:execution:{job_id}:{execution_id}")
-        requeued.append(job_id)
-    return requeued

@@ -10,6 +10,7 @@ from rq.job import Job, JobStatus
 
 from helpers import fastpath
 from helpers.notifications import BLACKLISTED_NUMBERS, NOTIFICATION_JOBS
+from helpers.reliability import crash, recover_abandoned_jobs
 from helpers.workers import queue, start_worker
 
 NS = "test:fastpath"
@@ -132,38 +133,37 @@ def test_sigkill_mid_batch_then_recovery_loses_and_repeats_nothing(r) -> None:
     jobs = fastpath.enqueue_notification_batches(
         q, notifications(200), batch_size=20, ns=NS, delay_s=0.01
     )
+    assert all(job.retries_left == fastpath.MAX_RETRIES for job in jobs)
     worker = start_worker("test_fastpath_crash", worker_class="simple")
     try:
         wait_for(lambda: fastpath.sent_count(r, NS) >= 30, step=0.001)
     finally:
-        worker.kill()  # SIGKILL: no chance to finish or clean up
+        crash(worker)  # SIGKILL: no chance to finish or clean up
     sent_before = fastpath.sent_count(r, NS)
     assert sent_before % 20 != 0, "the kill should land mid-batch"
     abandoned = q.started_job_registry.get_job_ids(cleanup=False)
     assert len(abandoned) == 1
     assert q.fetch_job(abandoned[0]).get_status() == JobStatus.STARTED
 
-    assert fastpath.requeue_abandoned(q) == abandoned
+    # Lesson 12's recovery: the dead worker's batch goes back on the queue.
+    recovery = recover_abandoned_jobs(q)
+    assert recovery.requeued == abandoned and recovery.failed == []
     assert q.started_job_registry.get_job_ids(cleanup=False) == []
     assert abandoned[0] in q.job_ids
-    assert fastpath.requeue_abandoned(q) == []  # nothing left to recover
 
     with start_worker("test_fastpath_crash", worker_class="simple"):
         wait_for(lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in jobs))
+    # Every notification sent exactly once: none lost, none sent twice.
     assert fastpath.sent_ids(r, NS) == {str(i): 1 for i in range(1, 201)}
     retried = q.fetch_job(abandoned[0]).return_value()
     assert retried["already_sent"] == sent_before % 20 and retried["sent"] == 20 - sent_before % 20
 
 
-def test_requeue_abandoned_leaves_a_live_workers_job_alone(r) -> None:
-    q = queue("test_fastpath_live")
-    jobs = fastpath.enqueue_notification_batches(
-        q, notifications(20), batch_size=20, ns=NS, delay_s=0.05
-    )
-    with start_worker("test_fastpath_live", worker_class="simple") as worker:
-        wait_for(lambda: jobs[0].get_status(refresh=True) == JobStatus.STARTED)
-        assert fastpath.requeue_abandoned(q) == []
-        assert fastpath.worker_is_dead(q.connection, worker.names[0]) is False
-        # Named as dead by the caller (e.g. a machine known to be gone): requeued.
-        assert fastpath.requeue_abandoned(q, dead_workers=worker.names) == [jobs[0].id]
-    assert fastpath.worker_is_dead(q.connection, "no-such-worker") is True
+def test_without_the_done_marks_a_retried_batch_would_send_twice(r) -> None:
+    """The guard matters: the same batch replayed with its marks deleted (as
+    a naive job without idempotency keys would behave) sends again."""
+    connection = queue("test_fastpath_direct").connection
+    fastpath.send_notification_batch(batch([1, 2]), connection)
+    r.delete(fastpath.done_key("1", NS), fastpath.done_key("2", NS))
+    fastpath.send_notification_batch(batch([1, 2]), connection)
+    assert fastpath.sent_ids(r, NS) == {"1": 2, "2": 2}
