@@ -6,15 +6,18 @@ four messages, each :func:`publish_message` waiting until its delay (100, 200,
 300, 400 ms) counted from the start, as the original's ``setTimeout`` timers
 did. Each runs as its own process::
 
-    python -m helpers.pubsub subscriber     # start it first
+    python -m helpers.pubsub subscriber
     python -m helpers.pubsub publisher
 
 The subscriber never prints ``Holberton Student #3 starts course``: it has
 quit when #3 is published, and pub/sub delivers a message only to whoever is
-subscribed at that instant. Nothing is stored. Start the publisher before the
-subscriber has subscribed and #1 is lost for the same reason: that is why
+subscribed at that instant. Nothing is stored. Publish #1 before the
+subscriber has subscribed and #1 is lost for the same reason. Two guards:
 :meth:`SubscriberProcess.wait_subscribed` waits until ``PUBSUB NUMSUB`` counts
-the new subscriber.
+the new subscriber, and the publisher's command line first waits (up to
+5 s, ``--wait-for-subscriber``) for a subscriber, so the two commands started
+at the same moment still print the original's lines. ``--wait-for-subscriber
+0`` is the original's behaviour, race included.
 
 From Python, :func:`start_subscriber` runs the subscriber as a background
 process logging to a file, and :class:`MessageListener` keeps a subscription
@@ -163,13 +166,12 @@ def subscriber_count(client: redis.Redis, channel: str = CHANNEL) -> int:
 def wait_for_subscribers(
     client: redis.Redis, channel: str = CHANNEL, count: int = 1, timeout: float = 10.0
 ) -> int:
-    """Block until exactly ``count`` clients are subscribed to ``channel``
-    (``count=0``: until the last one is gone); returns the count. Raises
-    ``TimeoutError`` after ``timeout`` seconds."""
+    """Block until at least ``count`` clients are subscribed to ``channel``;
+    returns the count. Raises ``TimeoutError`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         current = subscriber_count(client, channel)
-        if current == count:
+        if current >= count:
             return current
         if time.monotonic() > deadline:
             raise TimeoutError(f"{current} subscriber(s) on {channel!r} after {timeout}s")
@@ -508,6 +510,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="subscriber: stop reading after N messages, as if stuck (crash experiments)",
     )
+    parser.add_argument(
+        "--wait-for-subscriber",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="publisher: first wait up to this long until PUBSUB NUMSUB counts a subscriber "
+        "(default 5; 0 starts the timers at once, like the original, and races the subscriber)",
+    )
     args = parser.parse_args(argv)
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # one line at a time, even when piped
@@ -516,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.role == "subscriber":
             run_subscriber(client, args.channel, hang_after=args.hang_after)
         else:
+            if args.wait_for_subscriber > 0:
+                # Not in the original: a subscriber started at the same moment needs a
+                # few hundred ms to subscribe, and #1 (at 100 ms) would reach nobody.
+                with contextlib.suppress(TimeoutError):
+                    wait_for_subscribers(client, args.channel, 1, args.wait_for_subscriber)
             run_publisher(client, channel=args.channel)
         client.close()
     except (redis.ConnectionError, redis.TimeoutError) as error:

@@ -61,6 +61,18 @@ def test_the_two_processes_print_exactly_the_original_lines(r) -> None:
         subscriber.kill()
 
 
+def test_started_at_the_same_moment_the_publisher_waits_for_the_subscriber(r) -> None:
+    # No harness wait: both processes start together, as in two terminals.
+    subscriber = start_subscriber(wait=False)
+    try:
+        publisher = run_publisher_process()
+        assert publisher.stdout.splitlines() == PUBLISHER_LINES
+        assert subscriber.wait(timeout=20) == 0
+        assert subscriber.lines() == SUBSCRIBER_LINES  # #1 was not lost to the race
+    finally:
+        subscriber.kill()
+
+
 def test_kill_server_unsubscribes_so_the_next_message_reaches_nobody(r) -> None:
     subscriber = start_subscriber()
     try:
