@@ -444,6 +444,10 @@ class ServiceProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
     def read_log(self) -> str:
         """Everything the service printed so far."""
         return self.log.read_text() if self.log.exists() else ""

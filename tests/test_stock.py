@@ -26,6 +26,7 @@ def rush(client: redis.Redis, reserve: Callable[[redis.Redis, int], bool], item_
     def run(index: int) -> None:
         share = RUSH // CLIENTS + (1 if index < RUSH % CLIENTS else 0)
         try:
+            client.ping()  # each thread's connection is open before the start signal
             barrier.wait(timeout=30)
             counts[index] = sum(reserve(client, item_id) for _ in range(share))
         except BaseException as error:

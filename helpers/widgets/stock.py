@@ -147,6 +147,7 @@ class StockPanelModel:
         def client_thread(index: int) -> None:
             share = requests // clients + (1 if index < requests % clients else 0)
             try:
+                pool.ping()  # connected before the start signal, like customers already on the page
                 barrier.wait(timeout=30)
                 counts[index] = sum(reserve(pool, item_id) for _ in range(share))
             except BaseException as error:  # reported to the caller below
