@@ -487,8 +487,9 @@ class MessageListener:
 # --- command line -------------------------------------------------------------------
 
 
-def _unavailable(error: Exception) -> int:
-    """Print the original's error line and the fix-it sentence; exit code 1."""
+def print_unavailable(error: Exception) -> int:
+    """For a command line: print the original's error line and the fix-it
+    sentence (no traceback); returns the exit code, 1."""
     if isinstance(error, RedisUnavailable):
         print(error, flush=True)  # connect() already printed the original's lines
     else:
@@ -534,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
             run_publisher(client, channel=args.channel)
         client.close()
     except (redis.ConnectionError, redis.TimeoutError) as error:
-        return _unavailable(error)
+        return print_unavailable(error)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -44,7 +44,7 @@ from helpers.pubsub import (
     KILL_SERVER,
     MESSAGES,
     LoggedProcess,
-    _unavailable,
+    print_unavailable,
     start_logged,
     start_subscriber,
     subscriber_count,
@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: consumer.stop())  # graceful: finish the entry
         consumer.run()
     except (redis.ConnectionError, redis.TimeoutError) as error:
-        return _unavailable(error)
+        return print_unavailable(error)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -13,7 +13,7 @@ import pytest
 
 from helpers.client import NOT_CONNECTED
 from helpers.pubsub import KILL_SERVER, MESSAGES
-from helpers.server import free_port
+from helpers.server import free_port, start_server, stop_server
 from helpers.streams import (
     AutoClaim,
     Consumer,
@@ -210,6 +210,23 @@ def test_measured_loss_pubsub_vs_stream(r) -> None:
         5, 0, 4, 0,
     )  # fmt: skip
     assert "consumer-1 handled 2, got stuck, was killed; pending: {'consumer-1': 4}" in said
+
+
+def test_consumer_says_so_when_redis_goes_away(tmp_path, monkeypatch) -> None:
+    info = start_server(tmp_path)  # a server of its own, which we stop under it
+    monkeypatch.setenv("REDIS_URL", info.url)
+    consumer = start_consumer("alone")
+    try:
+        consumer.wait_for_output(lambda lines: CONNECTED in lines)
+        stop_server(tmp_path)
+        assert consumer.wait(timeout=60) == 1
+    finally:
+        consumer.kill()
+        stop_server(tmp_path)
+    lines = consumer.lines()
+    assert lines[1].startswith(NOT_CONNECTED.format(error=""))
+    assert lines[-1].startswith(f"REDIS_URL is set to {info.url}")
+    assert "Traceback" not in consumer.output()
 
 
 @pytest.mark.parametrize("role", ["publisher", "consumer"])
