@@ -195,14 +195,17 @@ class LoggedProcess:
 
     @property
     def pid(self) -> int:
+        """The process id."""
         return self.process.pid
 
     @property
     def running(self) -> bool:
+        """True until the process has exited."""
         return self.process.poll() is None
 
     @property
     def returncode(self) -> int | None:
+        """Its exit code, None while it runs (negative: killed by that signal)."""
         return self.process.poll()
 
     def output(self) -> str:
@@ -210,6 +213,7 @@ class LoggedProcess:
         return self.log_file.read_text() if self.log_file.exists() else ""
 
     def lines(self) -> list[str]:
+        """:meth:`output` split into lines."""
         return self.output().splitlines()
 
     def wait(self, timeout: float = 30.0) -> int:
@@ -396,6 +400,7 @@ class MessageListener:
 
     @property
     def running(self) -> bool:
+        """True while the background thread listens."""
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, timeout: float = 5.0) -> MessageListener:

@@ -363,10 +363,12 @@ class DeliveryResult:
 
     @property
     def pubsub_lost(self) -> int:
+        """Messages sent that no subscriber handled."""
         return self.sent - self.pubsub_received
 
     @property
     def stream_lost(self) -> int:
+        """Messages sent that no consumer handled."""
         return self.sent - self.stream_received
 
 
