@@ -67,7 +67,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from helpers import seats, stock
 from helpers.client import fix_hint
-from helpers.job_events import JobEvents
+from helpers.job_events import JobEvents, next_job_id
 from helpers.server import free_port, logs_dir, redis_url
 from helpers.workers import WorkerProcess, start_worker
 
@@ -170,8 +170,14 @@ class SeatEvents:
         self.thread.start()
 
     def created(self, job_id: str) -> None:
+        """Print the outcome of job ``job_id`` when it comes."""
         with self.lock:
             self.mine.add(job_id)
+
+    def forget(self, job_id: str) -> None:
+        """Stop waiting for ``job_id`` (it was never queued)."""
+        with self.lock:
+            self.mine.discard(job_id)
 
     def _listen(self) -> None:
         while not self.stopping.is_set():
@@ -403,8 +409,16 @@ def _queue_seat_job(state: _State) -> None:
     with state.lock:
         if state.seat_events is None:
             state.seat_events = SeatEvents(state.url)
-    job = seats.enqueue_seat_reservation(seats.seat_queue(state.sync()))
-    state.seat_events.created(job.id)
+    q = seats.seat_queue(state.sync())
+    # The id is known, and listened for, before the job exists: a fast worker's
+    # "completed" event can never arrive before we know the job is ours.
+    job_id = next_job_id(q.connection, q.name)
+    state.seat_events.created(job_id)
+    try:
+        seats.enqueue_seat_reservation(q, job_id)
+    except Exception:
+        state.seat_events.forget(job_id)
+        raise
 
 
 def _start_processing(state: _State) -> None:

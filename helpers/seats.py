@@ -155,7 +155,7 @@ def seat_queue(connection: redis.Redis | None = None) -> Queue:
     return queue(QUEUE_NAME, connection)
 
 
-def enqueue_seat_reservation(q: Queue | None = None) -> Job:
+def enqueue_seat_reservation(q: Queue | None = None, job_id: str | None = None) -> Job:
     """Queue one seat reservation job, with completed/failed events for the
-    creator (id ``reserve_seat-<n>`` from a Redis counter)."""
-    return enqueue_with_events(q or seat_queue(), "helpers.seats.process_seat_job")
+    creator (id ``reserve_seat-<n>`` from a Redis counter, unless given)."""
+    return enqueue_with_events(q or seat_queue(), "helpers.seats.process_seat_job", job_id=job_id)
