@@ -104,7 +104,7 @@ class Settings:
     trace_jobs: int
     pubsub_messages: int
     http_s: float
-    http_workers: int = 1
+    http_workers: int = 2  # service processes: one per core on the 2-core reference machine
 
 
 QUICK = Settings(
@@ -895,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short run (under a minute)")
     parser.add_argument("--only", nargs="+", choices=GROUPS, help="measure only these groups")
     parser.add_argument(
-        "--http-workers", type=int, default=None, help="processes of the HTTP service (default 1)"
+        "--http-workers", type=int, default=None, help="processes of the HTTP service (default 2)"
     )
     args = parser.parse_args(argv)
     echo = None if args.json else print
