@@ -513,12 +513,14 @@ def start_service(
 ) -> ServiceProcess:
     """Run ``python -m helpers.api`` in the background on ``port`` (a free
     one by default) and return once it answers. Its output goes to a log file
-    in :func:`helpers.server.logs_dir`; ``.stop()`` stops it."""
+    in :func:`helpers.server.logs_dir`; ``.stop()`` stops it, and it stops by
+    itself if this process (a notebook's kernel) exits first."""
     port = port or free_port()
     log = logs_dir() / f"api-{port}.log"
     args = [
         sys.executable, "-m", "helpers.api",
         "--host", host, "--port", str(port), "--workers", str(workers),
+        "--stop-with-pid", str(os.getpid()),
     ]  # fmt: skip
     environment = dict(os.environ, PYTHONUNBUFFERED="1")
     environment.setdefault("REDIS_URL", redis_url())
@@ -552,7 +554,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    parser.add_argument(
+        "--stop-with-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop gracefully once process PID has exited (start_service passes its own pid)",
+    )
     return parser
+
+
+def _stop_when_gone(pid: int, interval: float = 1.0) -> None:
+    """In a daemon thread: once process ``pid`` is gone (a notebook kernel that
+    died or was shut down), send ourselves SIGTERM for a graceful stop, so a
+    service started from a notebook never outlives it."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            except PermissionError:
+                pass  # alive, owned by someone else
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -571,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Stock and seats set to their initial values.", flush=True)
     except redis.RedisError:
         print(f"Stock and seats not reset: {fix_hint(url)}", flush=True)
+    if args.stop_with_pid:
+        _stop_when_gone(args.stop_with_pid)
     uvicorn.run(
         "helpers.api:create_service_app",
         factory=True,

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -230,3 +234,28 @@ def test_loadgen_refuses_anything_but_loopback(host: str) -> None:
         run_load(f"http://{host}:80/", connections=1, max_requests=1)
     check_loopback("127.0.0.1")
     check_loopback("::1")
+
+
+def test_a_service_stops_when_the_process_that_started_it_exits(redis_server) -> None:
+    """A notebook kernel that dies must not leave its service behind."""
+    starter = (
+        "from helpers.api import start_service\n"
+        "service = start_service()\n"
+        "print(service.port, flush=True)\n"
+    )  # exits without stopping it
+    done = subprocess.run(
+        [sys.executable, "-c", starter], capture_output=True, text=True, timeout=60, check=True
+    )
+    port = int(done.stdout.strip())
+
+    def answers() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while answers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not answers(), "the service outlived the process that started it"
