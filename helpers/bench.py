@@ -742,7 +742,10 @@ def measure_http(run: Run) -> None:
     s = run.settings
     item = 1
     key = stock.item_key(item)
-    confirmed = api.CONFIRMED_BODY[item]
+    # The original's body, byte for byte (compact JSON, as Express sends it).
+    confirmed = json.dumps(
+        {"status": "Reservation confirmed", "itemId": item}, separators=(",", ":")
+    ).encode()
     with run.client() as client:
         saved = _saved(client, [*stock.stock_keys(), seats.SEATS_KEY, seats.ENABLED_KEY])
         try:
