@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -133,6 +134,31 @@ def send_notification_once(notification_id: str, phone: str, message: str, secon
     sent = notify_once(connection, notification_id, f"{phone}: {message}")
     time.sleep(seconds)
     return "sent" if sent else "already sent: skipped"
+
+
+def wait_for_status(job: Job, *statuses: JobStatus, timeout: float = 60.0) -> JobStatus:
+    """Wait until ``job`` reaches one of ``statuses`` (default: finished or
+    failed) and return it; TimeoutError after ``timeout`` seconds."""
+    wanted = statuses or (JobStatus.FINISHED, JobStatus.FAILED)
+    deadline = time.monotonic() + timeout
+    while True:
+        current = job.get_status(refresh=True)
+        if current in wanted:
+            return current
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job.id} is {current.value} after {timeout}s")
+        time.sleep(0.05)
+
+
+def log_lines(worker: WorkerProcess, *phrases: str) -> list[str]:
+    """The lines of ``worker``'s log containing any of ``phrases``, without
+    their time stamp and pid (what varies from run to run)."""
+    found = []
+    for line in worker.read_log().splitlines():
+        if any(phrase in line for phrase in phrases):
+            text = line.split(" ", 1)[1] if line[:2].isdigit() else line
+            found.append(re.sub(r" \[PID \d+\]", "", text))
+    return found
 
 
 # --------------------------------------------------------------------------
