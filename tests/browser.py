@@ -14,17 +14,20 @@ Fixtures (import them into a test module, as ``tests/test_browser.py`` does):
   offline. Without one, the test is skipped and says why.
 - ``lab_page``: a fresh page; its kernels are shut down after the test.
 
-Helpers: :func:`open_notebook`, :func:`run_all_cells`, :func:`button`,
-:func:`widget`, :func:`progress_fraction`, :func:`screenshot`.
+Helpers: :func:`open_notebook`, :func:`run_all_cells`, :func:`run_cell`
+(with :func:`cell_index`), :func:`button`, :func:`panel_with_button`, :func:`widget`,
+:func:`progress_fraction`, :func:`screenshot`, :func:`stop_rq_workers`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 from helpers.server import free_port
@@ -221,12 +225,36 @@ def lab_page(
 # ------------------------------------------------------------------ helpers
 
 
+KERNEL_READY_TIMEOUT_S = 90
+
+
 def open_notebook(page: Any, lab: JupyterLab, path: str) -> Any:
-    """Open ``path`` (relative to the repository) and wait for its kernel to be
-    idle. Returns the notebook panel's locator."""
-    page.goto(f"{lab.url}/lab/tree/{path}?token={lab.token}")
+    """Open ``path`` (relative to the repository) and wait until its kernel is
+    started, connected to this page and idle. Returns the notebook panel's locator.
+
+    The toolbar's execution indicator says "idle" before any kernel exists, so
+    readiness is asked of the server (the session's kernel is idle and has a
+    connection) and of the status bar (it names the kernel and says Idle)."""
+    page.goto(f"{lab.url}/lab/tree/{path}?reset&token={lab.token}")  # reset: no tabs left over
     panel = page.locator(".jp-NotebookPanel:visible")
     panel.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    deadline = time.monotonic() + KERNEL_READY_TIMEOUT_S
+    while True:
+        sessions = [s for s in lab.api("GET", "/api/sessions") if s.get("path") == path]
+        kernel = sessions[0].get("kernel") or {} if len(sessions) == 1 else {}
+        if kernel.get("execution_state") == "idle" and kernel.get("connections", 0) > 0:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the kernel of {path} is not ready: sessions {sessions}")
+        time.sleep(0.2)
+    page.wait_for_function(
+        """() => {
+            const bar = document.querySelector('#jp-main-statusbar');
+            const text = bar ? bar.innerText : '';
+            return /\\bIdle\\b/.test(text) && !/No Kernel|Initializing|Connecting|Starting/.test(text);
+        }""",
+        timeout=KERNEL_READY_TIMEOUT_S * 1000,
+    )
     _wait_idle(page)
     return panel
 
@@ -299,14 +327,58 @@ def run_all_cells(page: Any, timeout_s: float = RUN_ALL_TIMEOUT_S) -> None:
         ) from None
 
 
+def cell_index(notebook: Path, contains: str) -> int:
+    """Index of the first code cell of ``notebook`` whose source contains ``contains``."""
+    nb = nbformat.read(notebook, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and contains in cell.source:
+            return index
+    raise LookupError(f"no code cell of {notebook.name} contains {contains!r}")
+
+
+def run_cell(page: Any, index: int, timeout_s: float = RUN_ALL_TIMEOUT_S) -> None:
+    """Select the visible notebook's cell number ``index`` (0-based, markdown
+    included), run it (Ctrl+Enter), and wait until it has run and the kernel is idle."""
+    prompt = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(index)
+    prompt = prompt.locator(".jp-InputPrompt").first
+    before = prompt.inner_text().strip()
+    prompt.click()
+    page.keyboard.press("Control+Enter")
+    prompt_handle = prompt.element_handle()
+    page.wait_for_function(
+        f"""([prompt, before]) => {{
+            const text = prompt.textContent.trim();
+            const status = {_VISIBLE_PANEL}.querySelector('.jp-Notebook-ExecutionIndicator');
+            return text !== before && /\\[\\d+\\]/.test(text)
+                && status && status.dataset.status === 'idle';
+        }}""",
+        arg=[prompt_handle, before],
+        timeout=timeout_s * 1000,
+    )
+
+
 def outputs(page: Any) -> Any:
     """The visible notebook's output areas."""
     return page.locator(".jp-NotebookPanel:visible .jp-OutputArea")
 
 
+def error_outputs(page: Any) -> Any:
+    """Tracebacks shown in the visible notebook."""
+    return outputs(page).locator(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+    )
+
+
 def button(page: Any, description: str) -> Any:
     """The ipywidgets button whose description is ``description``."""
     return outputs(page).get_by_role("button", name=description, exact=True)
+
+
+def panel_with_button(page: Any, description: str) -> Any:
+    """The output (a widget panel) holding a button ``description``: scope the
+    searches to it, so text a cell printed elsewhere cannot match."""
+    inside = page.get_by_role("button", name=description, exact=True)
+    return outputs(page).locator(".jp-OutputArea-output").filter(has=inside)
 
 
 def widget(page: Any, description: str) -> Any:
@@ -316,13 +388,18 @@ def widget(page: Any, description: str) -> Any:
 
 
 def progress_fraction(bar: Any) -> float:
-    """How full an ipywidgets progress bar is, 0.0 to 1.0, as drawn on screen."""
-    return bar.locator(".progress-bar").evaluate(
+    """How full an ipywidgets progress bar is, 0.0 to 1.0, as drawn on screen
+    (scrolled into view first: off-screen output may not be laid out)."""
+    inner = bar.locator(".progress-bar")
+    inner.scroll_into_view_if_needed()
+    return inner.evaluate(
         """e => {
             const outer = e.parentElement.getBoundingClientRect();
             const inner = e.getBoundingClientRect();
             const vertical = outer.height > outer.width;
-            return vertical ? inner.height / outer.height : inner.width / outer.width;
+            const size = vertical ? outer.height : outer.width;
+            if (!size) throw new Error('the progress bar is not laid out');
+            return (vertical ? inner.height : inner.width) / size;
         }"""
     )
 
@@ -332,3 +409,29 @@ def screenshot(page: Any, artifacts_dir: Path, name: str) -> Path:
     path = artifacts_dir / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def stop_rq_workers(client: Any, queue_name: str, timeout_s: float = 30) -> list[int]:
+    """SIGTERM the RQ workers registered on ``queue_name`` (started by a lesson's
+    kernel during the test, on this machine) and wait for them to exit; their pids.
+
+    A safety net: a test stops workers through the UI, but if it fails half-way
+    the workers would outlive the kernel that started them."""
+    hostname = socket.gethostname()
+    pids = []
+    for key in client.smembers(f"rq:workers:{queue_name}"):
+        worker = client.hgetall(key)
+        if worker.get("hostname") == hostname and worker.get("pid"):
+            pids.append(int(worker["pid"]))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+    return pids
