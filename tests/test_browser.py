@@ -7,6 +7,7 @@ checks Redis. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import browser
@@ -122,3 +123,73 @@ def test_job_panel_enqueues_and_shows_progress(
         assert not r.smembers(f"rq:workers:{JOB_QUEUE}"), "workers still registered"
     finally:
         stop_rq_workers(r, JOB_QUEUE)  # only does something if the test failed half-way
+
+
+STOCK_LESSON = "notebooks/09-stock-reservations.ipynb"
+
+
+def _shown_left(panel, item_id: int) -> int:
+    """The remaining quantity the stock panel shows for ``item_id``."""
+    text = panel.locator(f".stock-left-{item_id}").inner_text()  # "<left> / <initial> left"
+    left, _, rest = text.partition(" / ")
+    assert rest.endswith(" left"), text
+    return int(left)
+
+
+def _assert_shown_matches_redis(page, panel, r: redis.Redis, item_id: int) -> int:
+    """Wait until the panel shows what Redis holds for ``item_id`` (it refreshes
+    every second); that value, never below 0."""
+    stored = int(r.get(f"item.{item_id}"))
+    shown = re.compile(rf"^{stored} / \d+ left$")
+    panel.locator(f".stock-left-{item_id}").get_by_text(shown).wait_for()
+    assert _shown_left(panel, item_id) == stored >= 0
+    return stored
+
+
+@pytest.mark.skipif(not (ROOT / STOCK_LESSON).exists(), reason=f"{STOCK_LESSON} does not exist yet")
+def test_stock_panel_reserves_and_rushes_never_below_zero(
+    lab_page, jupyter_lab: JupyterLab, r: redis.Redis, artifacts_dir: Path
+) -> None:
+    page = lab_page
+    open_notebook(page, jupyter_lab, STOCK_LESSON)
+    run_all_cells(page)
+    assert not error_outputs(page).count(), "lesson 09 raised in the browser"
+    panel = panel_with_button(page, "Reset stock")
+
+    button(page, "Reset stock").click()
+    panel.get_by_text("Stock reset to the initial quantities").wait_for()
+    assert _assert_shown_matches_redis(page, panel, r, 1) == 4  # Suitcase 250: 4 in stock
+
+    # Five customers for four suitcases: four confirmed, then refused at 0.
+    reserve = button(page, "Reserve Suitcase 250")
+    for left in (3, 2, 1, 0):
+        reserve.click()
+        panel.get_by_text(f"Suitcase 250: Reservation confirmed ({left} left)").wait_for()
+        assert _assert_shown_matches_redis(page, panel, r, 1) == left
+    reserve.click()
+    panel.get_by_text("Suitcase 250: Not enough stock available (0 left)").wait_for()
+    assert _assert_shown_matches_redis(page, panel, r, 1) == 0
+    assert progress_fraction(panel.locator(".stock-bar-1")) == 0
+    screenshot(page, artifacts_dir, "09-stock-panel-reserved")
+
+    # Rushes on Suitcase 650 (2 in stock): atomic, then the original's naive way.
+    widget(page, "Product").locator("select").select_option(label="Suitcase 650")
+    for mode, label in (("atomic", "Atomic (Lua script)"), ("naive", "Naive (read, then write)")):
+        button(page, "Reset stock").click()
+        panel.get_by_text("Stock reset to the initial quantities").wait_for()
+        assert _assert_shown_matches_redis(page, panel, r, 3) == 2
+        button(page, label).click()
+        button(page, "Rush").click()
+        summary = panel.get_by_text(f"300 concurrent reservations of Suitcase 650 ({mode}): ")
+        while not summary.count():  # during the rush: what is shown never goes below 0
+            assert _shown_left(panel, 3) >= 0
+            page.wait_for_timeout(100)
+        assert _assert_shown_matches_redis(page, panel, r, 3) == 0
+        result = panel.locator(".stock-rush-result").inner_text()
+        if mode == "atomic":
+            assert "2 confirmed, 2 available, 0 oversold, 0 left" in summary.inner_text()
+            assert result == "Rush: 2 confirmed vs 2 available (0 oversold)"
+        else:  # how many the naive way oversells varies; what is left does not
+            assert summary.inner_text().endswith(", 0 left"), summary.inner_text()
+            assert result.startswith("Rush: ") and "vs 2 available" in result
+        screenshot(page, artifacts_dir, f"09-stock-panel-rush-{mode}")
