@@ -189,6 +189,8 @@ def find_chromium() -> str | None:
 def chromium() -> Iterator[Any]:
     """A headless system Chromium driven by Playwright (skips, saying why, without one)."""
     executable = find_chromium()
+    if executable is None and os.environ.get("CHROMIUM"):
+        pytest.skip(f"CHROMIUM={os.environ['CHROMIUM']} is not a Chromium executable")
     if executable is None:
         pytest.skip(
             "no Chromium found (looked for $CHROMIUM, then "
