@@ -42,6 +42,7 @@ from helpers.notifications import (
     create_push_notifications_jobs,
     process_notification_with_blacklist,
 )
+from helpers.widgets.panel import RefreshingPanel, close_tree
 from helpers.workers import WorkerProcess, queue, redis_connection, start_worker
 
 STATES = ("queued", "started", "finished", "failed")
@@ -224,9 +225,11 @@ class JobPanelModel:
         self.stop_workers()
 
 
-class JobPanel(widgets.VBox):
+class JobPanel(RefreshingPanel):
     """The job control panel's view. ``JobPanel()`` shows queue
     ``push_notification_code_2``; pass ``model=`` for another queue."""
+
+    refresh_thread_name = "job-panel-refresh"
 
     def __init__(
         self,
@@ -261,8 +264,6 @@ class JobPanel(widgets.VBox):
         self._bars: dict[str, widgets.IntProgress] = {}
         self._labels: dict[str, widgets.Label] = {}
         self._view_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
         self.enqueue_button.on_click(self._guard(self._on_enqueue))
         self.start_button.on_click(self._guard(self._on_start))
@@ -357,42 +358,8 @@ class JobPanel(widgets.VBox):
                 self.failed_html.value = ""
         return state
 
-    def start_auto_refresh(self, interval: float = 1.0) -> None:
-        """Refresh from Redis every ``interval`` seconds in a daemon thread."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.update()
-                except Exception as error:  # Redis gone, widget closed...: say so, keep quiet
-                    self.status.value = f"refresh failed: {type(error).__name__}: {error}"
-
-        self._thread = threading.Thread(target=loop, name="job-panel-refresh", daemon=True)
-        self._thread.start()
-
-    def stop_auto_refresh(self, timeout: float = 10.0) -> None:
-        """Stop the refresh thread and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def auto_refreshing(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def close(self) -> None:
         """Stop refreshing, stop the panel's workers, close the widgets."""
         self.stop_auto_refresh()
         self.model.close()
-        _close_tree(self)
-
-
-def _close_tree(widget: widgets.Widget) -> None:
-    """Close ``widget`` and every widget inside it (closing a box leaves its children open)."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widgets.Widget.close(widget)
+        close_tree(self)

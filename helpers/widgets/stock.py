@@ -39,6 +39,7 @@ import redis
 
 from helpers import stock
 from helpers.server import redis_url
+from helpers.widgets.panel import RefreshingPanel
 
 NAIVE, ATOMIC = "Naive (read, then write)", "Atomic (Lua script)"
 
@@ -179,8 +180,10 @@ class StockPanelModel:
         return result.bodies.get(CONFIRMED_BODY[item_id], 0)
 
 
-class StockPanel(widgets.VBox):
+class StockPanel(RefreshingPanel):
     """The stock control panel's view (see the module doc for its buttons)."""
+
+    refresh_thread_name = "stock-panel-refresh"
 
     def __init__(
         self,
@@ -230,8 +233,6 @@ class StockPanel(widgets.VBox):
         self.status = widgets.Label()
         self.last_rush: RushResult | None = None
         self._view_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
         self.rush_button.on_click(self._guard(lambda _b: self._on_rush()))
         self.reset_button.on_click(self._guard(lambda _b: self._on_reset()))
@@ -305,42 +306,3 @@ class StockPanel(widgets.VBox):
                     item_id
                 ].value = f"{left} / {product['initialAvailableQuantity']} left"
         return quantities
-
-    def start_auto_refresh(self, interval: float = 1.0) -> None:
-        """Refresh from Redis every ``interval`` seconds in a daemon thread."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.update()
-                except Exception as error:  # Redis gone, widget closed...: say so, keep quiet
-                    self.status.value = f"refresh failed: {type(error).__name__}: {error}"
-
-        self._thread = threading.Thread(target=loop, name="stock-panel-refresh", daemon=True)
-        self._thread.start()
-
-    def stop_auto_refresh(self, timeout: float = 10.0) -> None:
-        """Stop the refresh thread and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def auto_refreshing(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def close(self) -> None:
-        """Stop refreshing and close the widgets."""
-        self.stop_auto_refresh()
-        _close_tree(self)
-
-
-def _close_tree(widget: widgets.Widget) -> None:
-    """Close ``widget`` and every widget inside it (closing a box leaves its children open)."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widgets.Widget.close(widget)
