@@ -52,6 +52,7 @@ from rq.registry import (
     ScheduledJobRegistry,
 )
 
+from helpers.processes import pid_running
 from helpers.server import ServerInfo, free_port, logs_dir, redis_url, start_server, stop_server
 from helpers.workers import WorkerProcess, start_worker
 from helpers.workers import queue as course_queue
@@ -212,64 +213,14 @@ def notify_naively(connection: redis.Redis, text: str, *, outbox: str = OUTBOX) 
 # --------------------------------------------------------------------------
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (children, grandchildren...)."""
-    children: dict[int, list[int]] = {}
-    proc = Path("/proc")
-    if proc.is_dir():
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # "pid (comm) state ppid ...": comm may hold spaces, so split after ")".
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    else:  # macOS and other systems without /proc
-        out = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True)
-        for line in out.stdout.splitlines():
-            child, parent = (int(x) for x in line.split())
-            children.setdefault(parent, []).append(child)
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
 def crash(worker: WorkerProcess) -> list[int]:
-    """Kill ``worker`` as a power cut would: SIGKILL to its processes *and*
-    their work-horses, which RQ runs in process groups of their own (so
-    :meth:`WorkerProcess.kill`, which signals the worker's group, would leave
-    a work-horse running its job). Returns the pids killed."""
-    horses = _descendants(worker.pid)
-    worker.kill()  # the worker first: it must not see its work-horse die and react
-    for pid in horses:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return [worker.pid, *horses]
+    """Kill ``worker`` as a power cut would (:meth:`WorkerProcess.kill`: the
+    worker processes *and* their work-horses) and return the pids killed."""
+    return worker.kill()
 
 
 def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def pid_running(pid: int) -> bool:
-    """Is process ``pid`` running on this machine (a zombie is not)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie is dead, even if not reaped yet
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
 
 
 def worker_alive(connection: redis.Redis, worker_name: str, *, stale_after_s: float = 120) -> bool:

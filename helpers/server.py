@@ -35,6 +35,8 @@ from pathlib import Path
 
 import redis
 
+from helpers.processes import pid_running
+
 DEFAULT_REDIS_PORT = 6379  # somebody else's server may live there: never take it
 START_TIMEOUT_S = 15.0
 
@@ -113,16 +115,6 @@ def free_port() -> int:
             return port
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _answers(url: str, timeout: float = 1.0) -> bool:
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
@@ -141,7 +133,7 @@ def read_state(base: Path | None = None) -> ServerInfo | None:
         info = ServerInfo(**json.loads(state.read_text()))
     except (FileNotFoundError, ValueError, TypeError):
         return None
-    if _pid_alive(info.pid) and _answers(info.url):
+    if pid_running(info.pid) and _answers(info.url):
         return info
     return None
 
@@ -231,7 +223,7 @@ def stop_server(base: Path | None = None) -> bool:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while _pid_alive(info.pid) and time.monotonic() < deadline:
+        while pid_running(info.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         return True
 

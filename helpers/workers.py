@@ -38,6 +38,7 @@ import redis
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
+from helpers.processes import descendants
 from helpers.server import logs_dir, redis_url
 
 WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
@@ -113,12 +114,20 @@ class WorkerProcess:
             self.kill()
             return self.process.wait()
 
-    def kill(self) -> None:
-        """Hard stop (SIGKILL to the whole process group, work-horses included),
-        as when a machine dies: jobs in progress are abandoned."""
-        with contextlib.suppress(ProcessLookupError):
+    def kill(self) -> list[int]:
+        """Hard stop, as when a machine dies: SIGKILL to the worker processes
+        and their work-horses; jobs in progress are abandoned. RQ puts each
+        work-horse in a process group of its own, so killing the workers'
+        group is not enough: the horses are found in the process tree first.
+        Returns the pids killed."""
+        horses = descendants(self.process.pid)
+        with contextlib.suppress(ProcessLookupError):  # the workers first: none may react
             os.killpg(self.process.pid, signal.SIGKILL)
+        for pid in horses:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.wait()
+        return [self.process.pid, *horses]
 
     @property
     def log(self) -> Path:

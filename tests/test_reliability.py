@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import socket
 import time
 import zlib
@@ -166,13 +167,14 @@ def test_crash_kills_the_work_horse_too_and_the_job_is_left_started(r) -> None:
     assert abandoned_after_s(q, job.id) > 50
 
 
-def test_worker_kill_alone_leaves_the_work_horse_running(r) -> None:
-    """Why crash() exists: RQ's work-horse has its own process group."""
+def test_killing_the_process_group_alone_leaves_the_work_horse_running(r) -> None:
+    """Why kill()/crash() look for work-horses: RQ gives each its own process group."""
     q = queue("rel_orphan_horse")
     job = q.enqueue("time.sleep", 1.0)
     worker = start_worker("rel_orphan_horse")
     wait_for(lambda: status(job) == JobStatus.STARTED)
-    worker.kill()
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.process.wait()
     wait_for(lambda: status(job) == JobStatus.FINISHED)  # the orphaned work-horse finished it
 
 
