@@ -118,7 +118,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jupyter_lab() -> Iterator[JupyterLab]:
     """JupyterLab on 127.0.0.1 for the session; stopped at the end."""
     folder = Path(tempfile.mkdtemp(prefix="course-lab-"))
@@ -185,9 +185,13 @@ def find_chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless system Chromium driven by Playwright (skips, saying why, without one)."""
+    """A headless system Chromium driven by Playwright (skips, saying why, without one).
+
+    Module scope, not session: Playwright's sync API keeps an asyncio event
+    loop running in the main thread while it lives, which would break every
+    later test that calls ``asyncio.run()``."""
     executable = find_chromium()
     if executable is None and os.environ.get("CHROMIUM"):
         pytest.skip(f"CHROMIUM={os.environ['CHROMIUM']} is not a Chromium executable")
@@ -389,10 +393,22 @@ def widget(page: Any, description: str) -> Any:
     return outputs(page).locator(".widget-inline-hbox").filter(has=label)
 
 
-def progress_fraction(bar: Any) -> float:
+def progress_fraction(bar: Any, attempts: int = 5) -> float:
     """How full an ipywidgets progress bar is, 0.0 to 1.0, as drawn on screen
-    (scrolled into view first: off-screen output may not be laid out)."""
-    inner = bar.locator(".progress-bar")
+    (scrolled into view first: off-screen output may not be laid out). A
+    panel's refresh can redraw the bar between two steps: then try again."""
+    from playwright.sync_api import Error as PlaywrightError  # noqa: PLC0415
+
+    for attempt in range(attempts):
+        try:
+            return _progress_fraction_once(bar.locator(".progress-bar"))
+        except PlaywrightError as error:
+            if "not attached" not in str(error) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _progress_fraction_once(inner: Any) -> float:
     inner.scroll_into_view_if_needed()
     return inner.evaluate(
         """e => {

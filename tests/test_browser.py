@@ -74,7 +74,6 @@ def _job_bar(page, panel, job_id: str):
     )
 
 
-@pytest.mark.skipif(not (ROOT / JOB_LESSON).exists(), reason=f"{JOB_LESSON} does not exist yet")
 def test_job_panel_enqueues_and_shows_progress(
     lab_page, jupyter_lab: JupyterLab, r: redis.Redis, artifacts_dir: Path
 ) -> None:
@@ -146,7 +145,6 @@ def _assert_shown_matches_redis(page, panel, r: redis.Redis, item_id: int) -> in
     return stored
 
 
-@pytest.mark.skipif(not (ROOT / STOCK_LESSON).exists(), reason=f"{STOCK_LESSON} does not exist yet")
 def test_stock_panel_reserves_and_rushes_never_below_zero(
     lab_page, jupyter_lab: JupyterLab, r: redis.Redis, artifacts_dir: Path
 ) -> None:
