@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from rq.job import Job, JobStatus
+from waiting import wait_for
 
 from helpers import fastpath
 from helpers.notifications import BLACKLISTED_NUMBERS, NOTIFICATION_JOBS
@@ -15,15 +15,6 @@ from helpers.workers import queue, start_worker
 
 NS = "test:fastpath"
 ALLOWED = [job for job in NOTIFICATION_JOBS if job["phoneNumber"] not in BLACKLISTED_NUMBERS]
-
-
-def wait_for(predicate, timeout: float = 30.0, step: float = 0.01) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def notifications(count: int) -> list[dict[str, str]]:

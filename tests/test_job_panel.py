@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from waiting import wait_for
 
 from helpers.job_events import JobEvents
 from helpers.widgets import JobPanel, JobPanelModel
@@ -13,15 +13,6 @@ from helpers.widgets import JobPanel, JobPanelModel
 QUEUE = "test_job_panel"
 OK_NUMBER, BLACKLISTED = "4153518743", "4153518780"
 MESSAGE = "This is the code 4321 to verify your account"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import signal
 import socket
 import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
+from waiting import wait_for
 
 from helpers import reliability
 from helpers.client import NOT_CONNECTED, RedisUnavailable, connect
@@ -47,15 +47,6 @@ from helpers.reliability import (
 )
 from helpers.server import start_server, stop_server
 from helpers.workers import queue, redis_connection, start_worker
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def status(job: Job) -> JobStatus:

@@ -3,23 +3,14 @@ and its view, driven by button.click() and checked against Redis."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 import redis
+from waiting import wait_for
 
 from helpers import api, stock
 from helpers.widgets.stock import NAIVE, StockPanel, StockPanelModel
-
-
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 
 import pytest
+from waiting import wait_for
 
 from helpers.client import NOT_CONNECTED
 from helpers.pubsub import KILL_SERVER, MESSAGES
@@ -33,14 +34,6 @@ from helpers.streams import (
 
 S, G = "test:stream", "test:group"
 CONNECTED = "Redis client connected to the server"
-
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def all_handled(r) -> bool:

@@ -12,21 +12,13 @@ import zlib
 
 import pytest
 from rq.job import Job, JobStatus
+from waiting import wait_for
 
 from helpers.client import clear_keys
 from helpers.job_events import JobEvents
 from helpers.notifications import NOTIFICATION_JOBS, create_push_notifications_jobs
 from helpers.server import logs_dir
 from helpers.workers import queue, queue_keys, redis_connection, start_worker
-
-
-def wait_for(predicate, timeout: float = 20.0, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def test_queue_uses_json_not_pickle(r) -> None:

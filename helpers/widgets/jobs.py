@@ -289,16 +289,6 @@ class JobPanel(RefreshingPanel):
             self.start_auto_refresh(refresh_interval)
 
     # --- actions -----------------------------------------------------------
-    def _guard(self, handler: Callable[[widgets.Button], None]) -> Callable[[widgets.Button], None]:
-        """Run a click handler, showing any error in the status line (never in a cell)."""
-
-        def run(button: widgets.Button) -> None:
-            try:
-                handler(button)
-            except Exception as error:  # shown to the user, not raised into the kernel log
-                self.status.value = f"{button.description}: {type(error).__name__}: {error}"
-
-        return run
 
     def _on_enqueue(self, _button: widgets.Button) -> None:
         jobs = self.model.enqueue(self.phone.value, self.message.value, self.count.value)

@@ -1,9 +1,10 @@
-"""What every control panel shares: a refresh loop in a background thread
-that never prints into a cell, and closing the whole widget tree."""
+"""What every control panel shares: click handlers and a refresh loop in a
+background thread that never print into a cell, and closing the whole widget tree."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import ipywidgets as widgets
 
@@ -17,6 +18,17 @@ class RefreshingPanel(widgets.VBox):
 
     def update(self) -> object:
         raise NotImplementedError
+
+    def _guard(self, handler: Callable[[widgets.Button], None]) -> Callable[[widgets.Button], None]:
+        """Run a click handler, showing any error in the status line (never in a cell)."""
+
+        def run(button: widgets.Button) -> None:
+            try:
+                handler(button)
+            except Exception as error:  # shown to the user, not raised into the kernel log
+                self.status.value = f"{button.description}: {type(error).__name__}: {error}"
+
+        return run
 
     def start_auto_refresh(self, interval: float = 1.0) -> None:
         """Refresh from Redis every ``interval`` seconds in a daemon thread."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 import html
 import threading
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -252,16 +251,6 @@ class StockPanel(RefreshingPanel):
             self.start_auto_refresh(refresh_interval)
 
     # --- actions -----------------------------------------------------------
-    def _guard(self, handler: Callable[[widgets.Button], None]) -> Callable[[widgets.Button], None]:
-        """Run a click handler, showing any error in the status line (never in a cell)."""
-
-        def run(button: widgets.Button) -> None:
-            try:
-                handler(button)
-            except Exception as error:  # shown to the user, not raised into the kernel log
-                self.status.value = f"{button.description}: {type(error).__name__}: {error}"
-
-        return run
 
     def _on_reserve(self, item_id: int) -> None:
         confirmed = self.model.reserve(item_id)
