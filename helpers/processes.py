@@ -1,10 +1,13 @@
-"""Asking the operating system about processes: is one alive, what runs below it."""
+"""Asking the operating system about processes: is one alive, what runs below
+it, and ending them."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -50,3 +53,14 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             stack.append(child)
     return found
+
+
+def terminate(pids: list[int], timeout_s: float = 10.0) -> None:
+    """SIGTERM each of ``pids`` and wait (up to ``timeout_s`` in all) until
+    none is running (a zombie counts as gone)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while any(pid_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -21,7 +21,6 @@ Helpers: :func:`open_notebook`, :func:`run_all_cells`, :func:`run_cell`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -42,6 +41,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from helpers.processes import terminate
 from helpers.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -441,15 +441,5 @@ def stop_rq_workers(client: Any, queue_name: str, timeout_s: float = 30) -> list
         worker = client.hgetall(key)
         if worker.get("hostname") == hostname and worker.get("pid"):
             pids.append(int(worker["pid"]))
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
+    terminate(pids, timeout_s)
     return pids

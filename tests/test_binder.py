@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from helpers.processes import terminate
 from helpers.server import find_redis_server, free_port, stop_server
 
 pytestmark = pytest.mark.binder
@@ -96,18 +95,7 @@ def start_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     stop_server(tmp_path / "data")  # had the kernel not found REDIS_URL, it started its own
     pidfile = tmp_path / "data" / "binder-redis" / "redis.pid"
     if pidfile.exists():
-        pid = int(pidfile.read_text().strip())
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
+        terminate([int(pidfile.read_text().strip())])
 
 
 @pytest.mark.timeout(300)
