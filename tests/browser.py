@@ -393,18 +393,21 @@ def widget(page: Any, description: str) -> Any:
     return outputs(page).locator(".widget-inline-hbox").filter(has=label)
 
 
-def progress_fraction(bar: Any, attempts: int = 5) -> float:
+def progress_fraction(bar: Any, attempts: int = 10) -> float:
     """How full an ipywidgets progress bar is, 0.0 to 1.0, as drawn on screen
     (scrolled into view first: off-screen output may not be laid out). A
-    panel's refresh can redraw the bar between two steps: then try again."""
+    panel's refresh can redraw the bar between two steps (detached, or not laid
+    out yet): then try again, a bounded number of times."""
     from playwright.sync_api import Error as PlaywrightError  # noqa: PLC0415
 
     for attempt in range(attempts):
         try:
             return _progress_fraction_once(bar.locator(".progress-bar"))
         except PlaywrightError as error:
-            if "not attached" not in str(error) or attempt == attempts - 1:
+            redrawn = "not attached" in str(error) or "not laid out" in str(error)
+            if not redrawn or attempt == attempts - 1:
                 raise
+            time.sleep(0.2)  # let the browser finish drawing the refreshed panel
     raise AssertionError("unreachable")
 
 
