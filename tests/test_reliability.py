@@ -88,8 +88,10 @@ def test_retry_intervals_wait_in_the_scheduled_registry(r) -> None:
     job = q.enqueue("helpers.reliability.flaky_send", "t3", 1, retry=Retry(max=1, interval=2))
     with start_worker("rel_backoff", worker_class="simple", with_scheduler=True):
         wait_for(lambda: r.llen(attempts_key("t3")) == 1)
-        wait_for(lambda: status(job) == JobStatus.SCHEDULED)
-        assert job.id in ScheduledJobRegistry(queue=q)
+        # RQ 3 writes the SCHEDULED status one round trip before it adds the job to the
+        # registry (Job.retry), so wait for both to hold together: they do for ~2 s.
+        scheduled = ScheduledJobRegistry(queue=q)
+        wait_for(lambda: status(job) == JobStatus.SCHEDULED and job.id in scheduled)
         wait_for(lambda: status(job) == JobStatus.FINISHED)
     assert reliability.attempt_gaps(redis_connection(), "t3")[0] >= 2
 
