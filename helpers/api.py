@@ -68,6 +68,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from helpers import seats, stock
 from helpers.client import fix_hint
 from helpers.job_events import JobEvents, next_job_id
+from helpers.processes import stop_when_gone
 from helpers.server import free_port, logs_dir, redis_url
 from helpers.workers import WorkerProcess, start_worker
 
@@ -564,25 +565,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop_when_gone(pid: int, interval: float = 1.0) -> None:
-    """In a daemon thread: once process ``pid`` is gone (a notebook kernel that
-    died or was shut down), send ourselves SIGTERM for a graceful stop, so a
-    service started from a notebook never outlives it."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(interval)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            except PermissionError:
-                pass  # alive, owned by someone else
-
-    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -600,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     except redis.RedisError:
         print(f"Stock and seats not reset: {fix_hint(url)}", flush=True)
     if args.stop_with_pid:
-        _stop_when_gone(args.stop_with_pid)
+        stop_when_gone(args.stop_with_pid)
     uvicorn.run(
         "helpers.api:create_service_app",
         factory=True,

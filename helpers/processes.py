@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -64,3 +65,24 @@ def terminate(pids: list[int], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while any(pid_running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def stop_when_gone(pid: int, interval: float = 1.0) -> None:
+    """Watch process ``pid`` from a daemon thread; once it is gone (a notebook
+    kernel that died, a service killed with SIGKILL), send this process
+    SIGTERM, its graceful stop. So what a kernel started in the background
+    never outlives it, even when the kernel had no chance to clean up.
+
+    When ``pid`` is this process's parent, being re-parented also counts as
+    gone (the dead parent may not be reaped yet)."""
+    was_parent = os.getppid() == pid
+
+    def gone() -> bool:
+        return (was_parent and os.getppid() != pid) or not pid_running(pid)
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name=f"stop-when-{pid}-gone", daemon=True).start()

@@ -12,7 +12,10 @@ Workers are separate processes that log to files under
     w.stop()          # SIGTERM: each worker finishes its current job, then exits
 
 Workers still running when the Python process that started them exits (a
-kernel shut down without ``w.stop()``) are stopped the same way.
+kernel shut down without ``w.stop()``) are stopped the same way; if that
+process dies without a chance to clean up (SIGKILL, a crashed kernel), the
+workers notice within a second and stop gracefully by themselves
+(``--stop-with-pid``), so no forgotten worker keeps taking a lesson's jobs.
 
 From a shell::
 
@@ -38,7 +41,7 @@ import redis
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
-from helpers.processes import descendants
+from helpers.processes import descendants, stop_when_gone
 from helpers.server import logs_dir, redis_url
 
 WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
@@ -167,6 +170,7 @@ def start_worker(
     args = [
         sys.executable, "-m", "helpers.workers", *queue_names,
         "--concurrency", str(concurrency), "--worker-class", worker_class, "--name", base,
+        "--stop-with-pid", str(os.getpid()),
     ]  # fmt: skip
     if burst:
         args.append("--burst")
@@ -192,9 +196,15 @@ def _stop_at_exit(worker: WorkerProcess) -> None:
 
 
 def _run_one(
-    queue_names: list[str], name: str, worker_class: str, burst: bool, with_scheduler: bool
+    queue_names: list[str],
+    name: str,
+    worker_class: str,
+    burst: bool,
+    with_scheduler: bool,
+    stop_with_pid: int | None = None,
 ) -> int:
-    """Run one worker in this process, logging to its file."""
+    """Run one worker in this process, logging to its file; with
+    ``stop_with_pid``, stop gracefully once that process is gone."""
     log_file = logs_dir() / f"worker-{name}.log"
     print(f"Worker {name} on {', '.join(queue_names)}: log in {log_file}", flush=True)
     with open(log_file, "a", buffering=1) as log:
@@ -207,6 +217,8 @@ def _run_one(
             connection=connection,
             serializer=JSONSerializer,
         )
+        if stop_with_pid:
+            stop_when_gone(stop_with_pid)
         worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
     return 0
 
@@ -219,6 +231,7 @@ def _supervise(args: argparse.Namespace) -> int:
         child_args = [
             sys.executable, "-m", "helpers.workers", *args.queues,
             "--worker-class", args.worker_class, "--name", f"{args.name}-{i + 1}",
+            "--stop-with-pid", str(os.getpid()),
         ]  # fmt: skip
         if args.burst:
             child_args.append("--burst")
@@ -235,6 +248,8 @@ def _supervise(args: argparse.Namespace) -> int:
     # Ctrl+C in a terminal already reaches every child (same process group);
     # forwarding it too would count as a second Ctrl+C: RQ's cold shutdown.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if args.stop_with_pid:
+        stop_when_gone(args.stop_with_pid)
     codes = [child.wait() for child in children]
     return max(codes, default=0)
 
@@ -249,13 +264,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-class", choices=sorted(WORKER_CLASSES), default="fork")
     parser.add_argument("--with-scheduler", action="store_true", help="run RQ's scheduler too")
     parser.add_argument("--name", default=None, help="worker name (suffixed -1, -2... if several)")
+    parser.add_argument(
+        "--stop-with-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop gracefully once process PID has exited (start_worker passes its own pid)",
+    )
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
     args.name = args.name or f"{args.queues[0]}.{uuid.uuid4().hex[:6]}"
     if args.concurrency > 1:
         return _supervise(args)
-    return _run_one(args.queues, args.name, args.worker_class, args.burst, args.with_scheduler)
+    return _run_one(
+        args.queues,
+        args.name,
+        args.worker_class,
+        args.burst,
+        args.with_scheduler,
+        args.stop_with_pid,
+    )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ real service process on a free loopback port (and helpers.loadgen with it)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,10 +17,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from rq import Worker
+from waiting import wait_for
 
 from helpers import api, stock
 from helpers.loadgen import check_loopback, run_load
+from helpers.processes import pid_running
 from helpers.server import free_port
+from helpers.workers import queue
 
 PRODUCTS_JSON = (
     '[{"itemId":1,"itemName":"Suitcase 250","price":50,"initialAvailableQuantity":4},'
@@ -259,3 +266,24 @@ def test_a_service_stops_when_the_process_that_started_it_exits(redis_server) ->
     while answers() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not answers(), "the service outlived the process that started it"
+
+
+def test_the_seat_worker_stops_when_the_service_is_killed(r: redis.Redis) -> None:
+    """SIGKILL leaves the service no time to stop the worker that /process
+    started; the worker sees its parent gone and stops by itself."""
+    running = api.start_service()
+    worker_pid = 0
+    try:
+        assert get(running, "/process")[2] == '{"status":"Queue processing"}'
+        reserve_seat = queue("reserve_seat")
+        wait_for(lambda: len(Worker.all(queue=reserve_seat)) == 1)
+        worker_pid = Worker.all(queue=reserve_seat)[0].pid
+        os.killpg(running.pid, signal.SIGKILL)
+        running.process.wait()
+        wait_for(lambda: not pid_running(worker_pid))
+        assert Worker.all(queue=reserve_seat) == []  # it deregistered: a graceful stop
+    finally:  # do not leak either if the test failed
+        for group in (running.pid, worker_pid):
+            with contextlib.suppress(ProcessLookupError):
+                if group:
+                    os.killpg(group, signal.SIGKILL)

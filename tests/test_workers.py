@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,12 +12,14 @@ import time
 import zlib
 
 import pytest
+from rq import Worker
 from rq.job import Job, JobStatus
 from waiting import wait_for
 
 from helpers.client import clear_keys
 from helpers.job_events import JobEvents
 from helpers.notifications import NOTIFICATION_JOBS, create_push_notifications_jobs
+from helpers.processes import descendants, pid_running
 from helpers.server import logs_dir
 from helpers.workers import queue, queue_keys, redis_connection, start_worker
 
@@ -155,3 +158,34 @@ def test_workers_stop_when_their_starter_exits(r) -> None:
         return  # stopped (and reaped) by the starter's exit hook
     os.killpg(pid, signal.SIGKILL)  # do not leak it
     raise AssertionError("the worker outlived the process that started it")
+
+
+def test_workers_stop_gracefully_when_their_starter_is_killed(r) -> None:
+    """A kernel killed with SIGKILL runs no exit hook: its workers notice it is
+    gone, finish the job they hold, deregister and exit, instead of taking
+    the next lesson run's jobs forever."""
+    q = queue("test_workers_orphan")
+    job = q.enqueue("time.sleep", 1.5)
+    starter = (
+        "import time\n"
+        "from helpers.workers import start_worker\n"
+        "w = start_worker('test_workers_orphan', concurrency=2)\n"
+        "print(w.pid, *w.names, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
+    pid, *names = process.stdout.readline().split()
+    group = int(pid)
+    try:
+        wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED)
+        process.kill()  # SIGKILL: no atexit, no w.stop()
+        process.wait()
+        wait_for(lambda: not pid_running(group))
+        assert job.get_status(refresh=True) == JobStatus.FINISHED  # finished, not abandoned
+        # Each worker registered its death (RQ keeps the record a minute).
+        assert all(r.hget(f"rq:worker:{name}", "death") for name in names)
+        assert Worker.all(queue=q) == []
+        assert descendants(group) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)  # do not leak them if the test failed
