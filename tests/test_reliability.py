@@ -312,13 +312,15 @@ def test_idle_workers_reconnect_after_a_redis_restart(private_redis, tmp_path, c
         assert len(lines) == 2
         assert all(line.startswith(NOT_CONNECTED.format(error="")) for line in lines)
         assert "Connection refused" in lines[0]
-        time.sleep(0.5)
+        # Stay down until the worker has run out of redis-py's own quick retries
+        # (a few seconds) and RQ says so: a restart faster than that is never seen.
+        wait_for(lambda: "could not connect to Redis instance" in worker.read_log(), timeout=60)
+        assert worker.running
         start_server(tmp_path, port=private_redis.port, persistence=True)
         job = queue("rel_restart_idle").enqueue("operator.add", 2, 3)
         wait_for(lambda: status(job) == JobStatus.FINISHED, timeout=60)
         assert worker.running and worker.pid == pid  # the same worker carried on
         assert job.return_value() == 5
-        assert "could not connect to Redis instance" in worker.read_log()
     finally:
         worker.stop()
 
