@@ -62,6 +62,7 @@ import rq
 from rq import Queue
 
 from helpers import fastpath
+from helpers.client import require_redis
 from helpers.notifications import BLACKLISTED_NUMBERS, NOTIFICATION_JOBS
 from helpers.server import redis_url
 from helpers.workers import queue, start_worker
@@ -901,6 +902,7 @@ def main(argv: list[str] | None = None) -> int:
         "--http-workers", type=int, default=None, help="processes of the HTTP service (default 2)"
     )
     args = parser.parse_args(argv)
+    require_redis()
     echo = None if args.json else print
     if echo:
         echo("Measuring (every figure is a rate per second unless named _ms or _us)...")

@@ -9,7 +9,9 @@ it. In a notebook that sentence is all the learner sees: no traceback storm.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterable
 
@@ -86,6 +88,18 @@ def connect(
                 print(CONNECTED)
             return client
     raise AssertionError("unreachable")
+
+
+def require_redis(url: str | None = None) -> None:
+    """For the course's command lines: return if Redis answers; else print,
+    on stderr, the original's error line per attempt and how to fix it, and
+    exit with status 1 (no traceback, and stdout stays clean for ``--json``)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            connect(url, quiet=True).close()
+        except RedisUnavailable as error:
+            print(error)
+            raise SystemExit(1) from None
 
 
 async def connect_async(

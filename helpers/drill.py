@@ -41,7 +41,7 @@ from rq import Queue, Retry
 from rq.job import Job, JobStatus, get_current_job
 from rq.results import Result
 
-from helpers.client import clear_keys
+from helpers.client import clear_keys, require_redis
 from helpers.reliability import (
     TERMINAL,
     Supervisor,
@@ -371,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.kills < 0 or args.workers < 1 or args.fail_every < 0:
         parser.error("--jobs and --workers must be at least 1; --kills and --fail-every >= 0")
+    require_redis()
     summary = run_drill(
         args.jobs,
         args.kills,

@@ -41,6 +41,7 @@ import redis
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
+from helpers.client import require_redis
 from helpers.processes import descendants, stop_when_gone
 from helpers.server import logs_dir, redis_url
 
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    require_redis()
     args.name = args.name or f"{args.queues[0]}.{uuid.uuid4().hex[:6]}"
     if args.concurrency > 1:
         return _supervise(args)

@@ -85,3 +85,32 @@ def test_explicit_url_hint_does_not_blame_redis_url(capsys) -> None:
         course_client.connect(url, attempts=1)
     assert str(caught.value).startswith(f"No Redis answers at {url}: start a server there")
     assert capsys.readouterr().out.startswith("Redis client not connected to the server: ")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["helpers.workers", "cli_down"],
+        ["helpers.workers", "cli_down", "--concurrency", "2"],
+        ["helpers.drill", "--jobs", "5", "--kills", "1"],
+        ["helpers.bench", "--quick", "--json"],
+    ],
+    ids=["workers", "workers-x2", "drill", "bench"],
+)
+def test_command_lines_with_redis_down_say_how_to_fix_it(command: list[str]) -> None:
+    """The same lines as the client, on stderr (stdout stays clean for
+    ``--json``), exit status 1, no traceback."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    done = subprocess.run(
+        [sys.executable, "-m", *command],
+        env=dict(os.environ, REDIS_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("Redis client not connected to the server: ")
+    assert lines[-1] == course_client.fix_hint(url)  # the REDIS_URL sentence: it is set
+    assert "Traceback" not in done.stderr
