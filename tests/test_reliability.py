@@ -304,6 +304,12 @@ def test_idle_workers_reconnect_after_a_redis_restart(private_redis, tmp_path, c
     worker = start_worker("rel_restart_idle", worker_class="simple")
     try:
         pid = worker.pid
+        # Idle means waiting in its dequeue, the part of RQ's loop that survives a lost
+        # connection. Its start-up registry cleaning, just before, does not: a Redis gone
+        # at that moment makes RQ 3 quit ("found an unhandled exception"); lesson 12's
+        # Supervisor restarts workers for that reason.
+        state = f"rq:worker:{worker.names[0]}"
+        wait_for(lambda: redis.Redis.from_url(private_redis.url).hget(state, "state") == b"idle")
         redis.Redis.from_url(private_redis.url).shutdown(save=True)
         # While Redis is down, the client says so, in the original's words, then how to fix it.
         with pytest.raises(RedisUnavailable, match="REDIS_URL is set to"):
