@@ -308,9 +308,10 @@ def test_idle_workers_reconnect_after_a_redis_restart(private_redis, tmp_path, c
         # connection. Its start-up registry cleaning, just before, does not: a Redis gone
         # at that moment makes RQ 3 quit ("found an unhandled exception"); lesson 12's
         # Supervisor restarts workers for that reason.
+        direct = redis.Redis.from_url(private_redis.url)
         state = f"rq:worker:{worker.names[0]}"
-        wait_for(lambda: redis.Redis.from_url(private_redis.url).hget(state, "state") == b"idle")
-        redis.Redis.from_url(private_redis.url).shutdown(save=True)
+        wait_for(lambda: direct.hget(state, "state") == b"idle")
+        direct.shutdown(save=True)
         # While Redis is down, the client says so, in the original's words, then how to fix it.
         with pytest.raises(RedisUnavailable, match="REDIS_URL is set to"):
             connect(attempts=2, delay_s=0.01)
@@ -318,8 +319,8 @@ def test_idle_workers_reconnect_after_a_redis_restart(private_redis, tmp_path, c
         assert len(lines) == 2
         assert all(line.startswith(NOT_CONNECTED.format(error="")) for line in lines)
         assert "Connection refused" in lines[0]
-        # Stay down until the worker has run out of redis-py's own quick retries
-        # (a few seconds) and RQ says so: a restart faster than that is never seen.
+        # Stay down until the worker reports the lost connection (its command channel
+        # or its dequeue): redis-py's own quick retries hide a restart within ~2 s.
         wait_for(lambda: "could not connect to Redis instance" in worker.read_log(), timeout=60)
         assert worker.running
         start_server(tmp_path, port=private_redis.port, persistence=True)
