@@ -22,7 +22,7 @@ at the same moment still print the original's lines. ``--wait-for-subscriber
 From Python, :func:`start_subscriber` runs the subscriber as a background
 process logging to a file, and :class:`MessageListener` keeps a subscription
 in a background thread of the current process (the model behind the live
-message log of :mod:`helpers.pubsub_widgets`).
+message log of :mod:`helpers.widgets.messages`).
 """
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ import argparse
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import redis
 
 from helpers.client import NOT_CONNECTED, RedisUnavailable, connect, fix_hint
+from helpers.processes import BackgroundProcess, P
 from helpers.server import logs_dir, redis_url
 
 CHANNEL = "holberton school channel"
@@ -185,95 +184,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "x"
 
 
-@dataclass
-class LoggedProcess:
-    """A course process started in its own session, its output in a log file."""
-
-    args: list[str]
-    log_file: Path
-    process: subprocess.Popen[bytes] = field(repr=False)
-
-    @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.process.pid
-
-    @property
-    def running(self) -> bool:
-        """True until the process has exited."""
-        return self.process.poll() is None
-
-    @property
-    def returncode(self) -> int | None:
-        """Its exit code, None while it runs (negative: killed by that signal)."""
-        return self.process.poll()
-
-    def output(self) -> str:
-        """Everything the process has written so far."""
-        return self.log_file.read_text() if self.log_file.exists() else ""
-
-    def lines(self) -> list[str]:
-        """:meth:`output` split into lines."""
-        return self.output().splitlines()
-
-    def wait(self, timeout: float = 30.0) -> int:
-        """Wait for the process to exit by itself; returns its exit code."""
-        return self.process.wait(timeout)
-
-    def wait_for_output(
-        self, predicate: Callable[[list[str]], bool], timeout: float = 30.0
-    ) -> None:
-        """Block until ``predicate(lines so far)`` holds; ``TimeoutError`` otherwise."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self.lines()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.args[2:]}: condition not met; output:\n{self.output()}")
-            time.sleep(0.02)
-
-    def kill(self) -> int:
-        """SIGKILL, as when a machine dies: nothing is cleaned up. Returns the exit code."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        return self.process.wait()
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                return self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                return self.kill()
-        return self.process.wait()
-
-    def __enter__(self) -> LoggedProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def start_logged(
+    module_args: Sequence[str], name: str, cls: type[P] = BackgroundProcess, **fields: object
+) -> P:
+    """Run ``python -m <module_args>`` in the background (its own session, so
+    a kill reaches only it) with the course's Redis, output to
+    ``logs_dir()/<name>-<id>.log``; ``cls`` and ``fields`` for a subclass."""
+    return cls.start(
+        module_args,
+        log_file=logs_dir() / f"{_slug(name)}-{uuid.uuid4().hex[:8]}.log",
+        env=dict(os.environ, REDIS_URL=redis_url()),
+        **fields,
+    )
 
 
-def start_logged(module_args: Sequence[str], name: str) -> LoggedProcess:
-    """Run ``python -m <module_args>`` in a new session (so a kill reaches
-    only it), with the course's Redis, output to ``logs_dir()/<name>-<id>.log``."""
-    log_file = logs_dir() / f"{_slug(name)}-{uuid.uuid4().hex[:8]}.log"
-    args = [sys.executable, "-m", *module_args]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", REDIS_URL=redis_url())
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen(
-            args,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return LoggedProcess(args, log_file, process)
-
-
-@dataclass
-class SubscriberProcess(LoggedProcess):
+@dataclass(kw_only=True)
+class SubscriberProcess(BackgroundProcess):
     """``python -m helpers.pubsub subscriber`` running in the background."""
 
     channel: str = CHANNEL
@@ -288,7 +214,7 @@ class SubscriberProcess(LoggedProcess):
             current = subscriber_count(client, self.channel)
             if current > self.baseline:
                 return current
-            if self.process.poll() is not None:
+            if not self.running:
                 raise RuntimeError(
                     f"the subscriber exited with {self.returncode}:\n{self.output()}"
                 )
@@ -320,9 +246,8 @@ def start_subscriber(
         args += ["--channel", channel]
     if hang_after is not None:
         args += ["--hang-after", str(hang_after)]
-    started = start_logged(args, f"subscriber-{channel}")
-    subscriber = SubscriberProcess(
-        started.args, started.log_file, started.process, channel=channel, baseline=baseline
+    subscriber = start_logged(
+        args, f"subscriber-{channel}", SubscriberProcess, channel=channel, baseline=baseline
     )
     if wait:
         try:
@@ -494,13 +419,35 @@ class MessageListener:
 
 def print_unavailable(error: Exception) -> int:
     """For a command line: print the original's error line and the fix-it
-    sentence (no traceback); returns the exit code, 1."""
+    sentence (no traceback); returns the exit code, 1. Starts no server."""
+    from helpers.server import configured_url  # could join the top-level imports
+
     if isinstance(error, RedisUnavailable):
         print(error, flush=True)  # connect() already printed the original's lines
     else:
         print(NOT_CONNECTED.format(error=str(error) or type(error).__name__), flush=True)
-        print(fix_hint(redis_url()), flush=True)
+        url = configured_url()
+        if url is None:
+            print(
+                "No course server is running: start it with `python -m helpers.server start` "
+                "(or set REDIS_URL to a Redis you run).",
+                flush=True,
+            )
+        else:
+            print(fix_hint(url), flush=True)
     return 1
+
+
+def run_command_line(body: Callable[[], object]) -> int:
+    """Run a command line's ``body``; its exit code: 0, 1 with the original's
+    line and the fix-it sentence when Redis is down (no traceback), 130 on Ctrl+C."""
+    try:
+        body()
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        return print_unavailable(error)
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -527,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # one line at a time, even when piped
-    try:
+
+    def run() -> None:
         client = connect()
         if args.role == "subscriber":
             run_subscriber(client, args.channel, hang_after=args.hang_after)
@@ -539,11 +487,8 @@ def main(argv: list[str] | None = None) -> int:
                     wait_for_subscribers(client, args.channel, 1, args.wait_for_subscriber)
             run_publisher(client, channel=args.channel)
         client.close()
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        return print_unavailable(error)
-    except KeyboardInterrupt:
-        return 130
-    return 0
+
+    return run_command_line(run)
 
 
 if __name__ == "__main__":

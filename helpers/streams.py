@@ -39,12 +39,12 @@ from typing import Any, NamedTuple
 import redis
 
 from helpers.client import connect
+from helpers.processes import BackgroundProcess
 from helpers.pubsub import (
     ABOUT_TO_SEND,
     KILL_SERVER,
     MESSAGES,
-    LoggedProcess,
-    print_unavailable,
+    run_command_line,
     start_logged,
     start_subscriber,
     subscriber_count,
@@ -331,9 +331,9 @@ def start_consumer(
     hang_after: int | None = None,
     handle_ms: int = 0,
     verbose: bool = False,
-) -> LoggedProcess:
+) -> BackgroundProcess:
     """Start ``python -m helpers.streams consumer`` as a separate process
-    logging to a file; :meth:`LoggedProcess.kill` is the crash."""
+    logging to a file; :meth:`BackgroundProcess.kill` is the crash."""
     args = ["helpers.streams", "consumer", "--name", name, "--count", str(count)]
     args += ["--stream", stream, "--group", group]
     if claim_idle_ms is not None:
@@ -415,7 +415,7 @@ def measure_consumer_down(
     _fresh(client, stream, group)
     messages = [f"message {i}" for i in range(1, 3 * batch + 1)]
     replies: list[int] = []
-    processes: list[LoggedProcess] = []
+    processes: list[BackgroundProcess] = []
 
     def send(chunk: list[str]) -> None:
         for message in chunk:
@@ -471,7 +471,7 @@ def measure_consumer_killed(
     consumer then claims what the first left pending. Counts what was handled."""
     _fresh(client, stream, group)
     messages = [f"message {i}" for i in range(1, batch + 1)]
-    processes: list[LoggedProcess] = []
+    processes: list[BackgroundProcess] = []
     try:
         subscriber = start_subscriber(channel, hang_after=hang_after, client=client)
         processes.append(subscriber)
@@ -556,13 +556,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)
-    try:
+
+    def run() -> None:
         client = connect()
         if args.role == "publisher":
             start = time.monotonic()
             for message, delay in MESSAGES:
                 send_message(message, delay, client, start=start, stream=args.stream)
-            return 0
+            return
         consumer = Consumer(
             client,
             args.name,
@@ -577,11 +578,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         signal.signal(signal.SIGTERM, lambda *_: consumer.stop())  # graceful: finish the entry
         consumer.run()
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        return print_unavailable(error)
-    except KeyboardInterrupt:
-        return 130
-    return 0
+
+    return run_command_line(run)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from helpers.pubsub import (
     start_subscriber,
     subscriber_count,
 )
-from helpers.pubsub_widgets import MessageLog
 from helpers.server import free_port, start_server, stop_server
+from helpers.widgets.messages import MessageLog
 
 CONNECTED = "Redis client connected to the server"
 PUBLISHER_LINES = [

@@ -135,17 +135,22 @@ def test_killed_consumer_mid_batch_every_message_acknowledged_exactly_once(r) ->
     # Two consumers take batches of 8 and "work" 30 ms per message; one is killed
     # at an arbitrary point, possibly between handling a message and XACK.
     doomed = start_consumer("doomed", stream=S, group=G, count=8, handle_ms=30, verbose=True)
-    survivor = start_consumer(
-        "survivor", stream=S, group=G, count=8, handle_ms=30, claim_idle_ms=300, verbose=True
-    )
+    survivor = None
     try:
+        # The survivor starts once the doomed one holds a batch (it printed a
+        # message of it): however slowly the doomed one started, it has work.
+        doomed.wait_for_output(lambda lines: any(line in by_id.values() for line in lines))
+        survivor = start_consumer(
+            "survivor", stream=S, group=G, count=8, handle_ms=30, claim_idle_ms=300, verbose=True
+        )
         doomed.wait_for_output(lambda lines: sum(x.startswith("acked") for x in lines) >= 3)
         doomed.kill()
         held = pending_by_consumer(r, stream=S, group=G).get("doomed", 0)
         wait_for(lambda: all_handled(r))
     finally:
         doomed.kill()
-        survivor.stop()
+        if survivor is not None:
+            survivor.stop()
     acks = Counter(
         line.split()[1]
         for p in (doomed, survivor)

@@ -8,11 +8,15 @@ here:
   job control panel of lesson 07 (enqueue notification jobs, start/stop
   workers, progress, requeue failed jobs);
 - :mod:`helpers.widgets.stock`: :class:`StockPanel` / :class:`StockPanelModel`,
-  the stock control panel (lesson 09).
+  the stock control panel (lesson 09);
+- :mod:`helpers.widgets.messages`: :class:`MessageLog`, the live message log
+  of lesson 05 (publish/subscribe).
 """
 
 from helpers.widgets.jobs import JobPanel, JobPanelModel, JobRow, PanelState
+from helpers.widgets.messages import MessageLog
 from helpers.widgets.stock import RushResult, StockPanel, StockPanelModel
 
 __all__ = ["JobPanel", "JobPanelModel", "JobRow", "PanelState"]
 __all__ += ["RushResult", "StockPanel", "StockPanelModel"]
+__all__ += ["MessageLog"]
