@@ -1,8 +1,12 @@
 """RQ queues and worker processes, the course's one way to run them.
 
-Every queue uses RQ's JSON serializer: RQ's default, pickle, runs arbitrary
-code when it loads a job, so anyone who can write to Redis could run code in
-your workers. JSON only carries data.
+Every queue uses RQ's JSON serializer: RQ's default, pickle, runs code of
+the sender's choosing when a job is *loaded*; JSON loads only data. But a job
+still names the function to call, by dotted path, and RQ imports and calls
+it: JSON alone does not stop a job naming ``os.system``. So the course's
+workers run only allow-listed functions (:mod:`helpers.allowlist`) and fail
+any other job with the reason; who may write to Redis at all is Redis's
+side (ACL users, ``requirepass``, TLS: lesson 12).
 
 Workers are separate processes that log to files under
 :func:`helpers.server.logs_dir`. From Python::
@@ -15,34 +19,34 @@ Workers still running when the Python process that started them exits (a
 kernel shut down without ``w.stop()``) are stopped the same way; if that
 process dies without a chance to clean up (SIGKILL, a crashed kernel), the
 workers notice within a second and stop gracefully by themselves
-(``--stop-with-pid``), so no forgotten worker keeps taking a lesson's jobs.
+(:mod:`helpers.processes`), so no forgotten worker keeps taking a lesson's jobs.
 
 From a shell::
 
-    python -m helpers.workers push_notification_code [--concurrency N] [--burst]
+    python -m helpers.workers push_notification_code [--concurrency N] [--burst] [--allow F]
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
+from helpers.allowlist import ENV as ALLOWED_JOBS_ENV
+from helpers.allowlist import AllowListJob, extra_entries
 from helpers.client import require_redis
-from helpers.processes import descendants, stop_when_gone
+from helpers.processes import BackgroundProcess
 from helpers.server import logs_dir, redis_url
 
 WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
@@ -78,23 +82,15 @@ def queue_keys(name: str) -> list[str]:
     ]
 
 
-@dataclass
-class WorkerProcess:
-    """A group of RQ worker processes started by :func:`start_worker`."""
+@dataclass(kw_only=True)
+class WorkerProcess(BackgroundProcess):
+    """A group of RQ worker processes started by :func:`start_worker`; its
+    own ``log_file`` is the supervisor's, each worker logs to its file in
+    ``log_files``."""
 
     queues: list[str]
     names: list[str]
     log_files: list[Path]
-    process: subprocess.Popen[bytes] = field(repr=False)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def running(self) -> bool:
-        """True until the worker process has exited."""
-        return self.process.poll() is None
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Block until every worker has registered itself in Redis."""
@@ -103,49 +99,21 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if all(connection.exists(f"rq:worker:{name}") for name in self.names):
                 return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log}")
+            if not self.running:
+                raise RuntimeError(f"worker exited with {self.returncode}; see {self.log_files[0]}")
             time.sleep(0.05)
-        raise TimeoutError(f"workers {self.names} not ready after {timeout}s; see {self.log}")
+        raise TimeoutError(
+            f"workers {self.names} not ready after {timeout}s; see {self.log_files[0]}"
+        )
 
     def stop(self, timeout: float = 30.0) -> int:
-        """Graceful stop (SIGTERM): current jobs finish, then the workers exit."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return self.process.wait()
+        """Graceful stop (SIGTERM): current jobs finish, then the workers exit;
+        killed (with their work-horses) after ``timeout`` seconds."""
+        return super().stop(timeout)
 
-    def kill(self) -> list[int]:
-        """Hard stop, as when a machine dies: SIGKILL to the worker processes
-        and their work-horses; jobs in progress are abandoned. RQ puts each
-        work-horse in a process group of its own, so killing the workers'
-        group is not enough: the horses are found in the process tree first.
-        Returns the pids killed."""
-        horses = descendants(self.process.pid)
-        with contextlib.suppress(ProcessLookupError):  # the workers first: none may react
-            os.killpg(self.process.pid, signal.SIGKILL)
-        for pid in horses:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait()
-        return [self.process.pid, *horses]
-
-    @property
-    def log(self) -> Path:
-        return self.log_files[0]
-
-    def read_log(self) -> str:
+    def output(self) -> str:
         """Everything the workers wrote so far, worker by worker."""
         return "".join(p.read_text() for p in self.log_files if p.exists())
-
-    def __enter__(self) -> WorkerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_worker(
@@ -156,44 +124,56 @@ def start_worker(
     worker_class: str = "fork",
     with_scheduler: bool = False,
     name: str | None = None,
+    allow: Sequence[str] = (),
     wait: bool = True,
 ) -> WorkerProcess:
     """Start ``concurrency`` RQ workers on ``queues`` in a new process group.
 
     Each worker logs to its own file in :func:`helpers.server.logs_dir`; the
     workers find Redis as the rest of the course does. Returns once they are
-    registered (unless ``wait`` is false).
+    registered (unless ``wait`` is false). They run only allow-listed job
+    functions (:mod:`helpers.allowlist`); ``allow`` adds entries. They stop gracefully when this
+    interpreter exits, and by themselves if it dies first
+    (:class:`helpers.processes.BackgroundProcess`).
     """
     queue_names = [queues] if isinstance(queues, str) else list(queues)
     base = name or f"{queue_names[0]}.{uuid.uuid4().hex[:6]}"
     names = [base] if concurrency == 1 else [f"{base}-{i + 1}" for i in range(concurrency)]
-    log_files = [logs_dir() / f"worker-{n}.log" for n in names]
     args = [
-        sys.executable, "-m", "helpers.workers", *queue_names,
+        "helpers.workers", *queue_names,
         "--concurrency", str(concurrency), "--worker-class", worker_class, "--name", base,
-        "--stop-with-pid", str(os.getpid()),
     ]  # fmt: skip
     if burst:
         args.append("--burst")
     if with_scheduler:
         args.append("--with-scheduler")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", REDIS_URL=redis_url())
-    with open(logs_dir() / f"workers-{base}.log", "ab") as supervisor_log:
-        process = subprocess.Popen(
-            args, env=env, stdout=supervisor_log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    worker = WorkerProcess(queue_names, names, log_files, process)
-    # Workers run in their own session, so they would outlive a kernel that
-    # forgot them: stop them (gracefully) when this interpreter exits.
-    atexit.register(_stop_at_exit, worker)
+    for entry in allow:
+        args += ["--allow", entry]
+    worker = WorkerProcess.start(
+        args,
+        log_file=logs_dir() / f"workers-{base}.log",
+        env=dict(os.environ, REDIS_URL=redis_url()),
+        queues=queue_names,
+        names=names,
+        log_files=[logs_dir() / f"worker-{n}.log" for n in names],
+    )
     if wait and not burst:
         worker.wait_ready()
     return worker
 
 
-def _stop_at_exit(worker: WorkerProcess) -> None:
-    if worker.running:
-        worker.stop(timeout=10.0)
+def _redis_gone(error: BaseException | None) -> bool:
+    """Is ``error``, or one it was raised from or while handling, Redis not
+    answering? redis-py's ConnectionError (BusyLoadingError and the like are
+    subclasses) or TimeoutError. RQ does not wrap them: its work loop logs the
+    first one and quits, then its teardown (``register_death``) raises the next."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _run_one(
@@ -202,26 +182,86 @@ def _run_one(
     worker_class: str,
     burst: bool,
     with_scheduler: bool,
-    stop_with_pid: int | None = None,
 ) -> int:
-    """Run one worker in this process, logging to its file; with
-    ``stop_with_pid``, stop gracefully once that process is gone."""
+    """Run one worker in this process, logging to its file.
+
+    RQ retries by itself only while it waits for a job: when Redis goes away
+    at start-up, during maintenance or a job's bookkeeping, ``work()`` raises.
+    Then wait (up to ``wait_s``) for Redis to answer again, register the old
+    worker's death and start again under the same name, at most
+    ``max_restarts`` times in ``window_s`` seconds; else exit with 1. A
+    graceful stop (SIGTERM, also while waiting) exits with 0, no restart."""
+    wait_s, max_restarts, window_s = 60.0, 5, 60.0
     log_file = logs_dir() / f"worker-{name}.log"
     print(f"Worker {name} on {', '.join(queue_names)}: log in {log_file}", flush=True)
+    url = redis_url()
+
+    def say(message: str) -> None:  # RQ's log format: time, then the message
+        print(f"{time.strftime('%H:%M:%S')} Worker {name}: {message}", file=sys.stderr, flush=True)
+
     with open(log_file, "a", buffering=1) as log:
         os.dup2(log.fileno(), sys.stdout.fileno())
         os.dup2(log.fileno(), sys.stderr.fileno())
-        connection = redis_connection()
-        worker = WORKER_CLASSES[worker_class](
-            [queue(q, connection) for q in queue_names],
-            name=name,
-            connection=connection,
-            serializer=JSONSerializer,
-        )
-        if stop_with_pid:
-            stop_when_gone(stop_with_pid)
-        worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
-    return 0
+        restarts: list[float] = []
+        stops: list[int] = []  # signals received while waiting for Redis
+        while True:
+            connection = redis_connection(url)
+            worker: Worker | SimpleWorker | None = None
+            try:
+                worker = WORKER_CLASSES[worker_class](
+                    [queue(q, connection, job_class=AllowListJob) for q in queue_names],
+                    name=name,
+                    connection=connection,
+                    serializer=JSONSerializer,
+                    job_class=AllowListJob,  # only allow-listed functions run
+                )
+                worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
+                return 0
+            except Exception as error:
+                if not _redis_gone(error):
+                    raise
+                lost = f"lost Redis ({type(error).__name__}: {error})"
+            # RQ's signal handlers belong to the dead loop: a stop now just exits.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda received, _frame: stops.append(received))
+            # RQ notes a SIGTERM (warm shutdown) there, even when Redis could not hear of it.
+            if worker is not None and worker._shutdown_requested_date is not None:
+                say(f"{lost} during a graceful stop: exiting")
+                return 0
+            recent = [t for t in restarts if time.monotonic() - t < window_s]
+            if len(recent) >= max_restarts:
+                say(f"{lost} again: {len(recent)} restarts in {window_s:.0f} s already, giving up")
+                return 1
+            say(f"{lost}; waiting up to {wait_s:.0f} s for it to answer again")
+            probe = redis.Redis.from_url(
+                url, socket_connect_timeout=1, socket_timeout=1, retry=None
+            )
+            deadline = time.monotonic() + wait_s
+            while not stops:
+                with contextlib.suppress(redis.RedisError):
+                    if probe.ping():
+                        break
+                if time.monotonic() > deadline:
+                    say(f"Redis at {url} did not answer within {wait_s:.0f} s: giving up")
+                    return 1
+                time.sleep(0.25)
+            probe.close()
+            if stops:
+                say(f"got signal {signal.Signals(stops[0]).name} while waiting for Redis: exiting")
+                return 0
+            if worker is not None:  # finish the teardown RQ could not: no ghost in `rq info`
+                with contextlib.suppress(redis.RedisError):
+                    worker.register_death()
+                with contextlib.suppress(redis.RedisError):
+                    worker.unsubscribe()
+            connection.close()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as at the first start
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            restarts = [*recent, time.monotonic()]
+            say(
+                f"Redis is back: restarting the worker loop in the same process "
+                f"(restart {len(restarts)} of at most {max_restarts} in {window_s:.0f} s)"
+            )
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -229,29 +269,30 @@ def _supervise(args: argparse.Namespace) -> int:
     SIGTERM on to them, so a graceful stop reaches every worker."""
     children = []
     for i in range(args.concurrency):
-        child_args = [
-            sys.executable, "-m", "helpers.workers", *args.queues,
-            "--worker-class", args.worker_class, "--name", f"{args.name}-{i + 1}",
-            "--stop-with-pid", str(os.getpid()),
-        ]  # fmt: skip
+        name = f"{args.name}-{i + 1}"
+        child_args = ["helpers.workers", *args.queues, "--worker-class", args.worker_class]
+        child_args += ["--name", name]
         if args.burst:
             child_args.append("--burst")
         if args.with_scheduler and i == 0:
             child_args.append("--with-scheduler")
-        children.append(subprocess.Popen(child_args))
+        # Same process group and output as this supervisor: a Ctrl+C reaches them all.
+        children.append(
+            BackgroundProcess.start(
+                child_args, log_file=None, new_session=False, stop_at_exit=False
+            )
+        )
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:
             with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signum)
+                child.process.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     # Ctrl+C in a terminal already reaches every child (same process group);
     # forwarding it too would count as a second Ctrl+C: RQ's cold shutdown.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if args.stop_with_pid:
-        stop_when_gone(args.stop_with_pid)
-    codes = [child.wait() for child in children]
+    codes = [child.process.wait() for child in children]
     return max(codes, default=0)
 
 
@@ -266,13 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-scheduler", action="store_true", help="run RQ's scheduler too")
     parser.add_argument("--name", default=None, help="worker name (suffixed -1, -2... if several)")
     parser.add_argument(
-        "--stop-with-pid",
-        type=int,
-        default=None,
-        metavar="PID",
-        help="stop gracefully once process PID has exited (start_worker passes its own pid)",
+        "--allow",
+        action="append",
+        default=[],
+        metavar="ENTRY",
+        help="also run this job function (a.b.f, or a.b.* for a module); see helpers.allowlist",
     )
     args = parser.parse_args(argv)
+    if args.allow:  # the children of a supervisor inherit it
+        os.environ[ALLOWED_JOBS_ENV] = ",".join([*extra_entries(), *args.allow])
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
     require_redis()
@@ -285,7 +328,6 @@ def main(argv: list[str] | None = None) -> int:
         args.worker_class,
         args.burst,
         args.with_scheduler,
-        args.stop_with_pid,
     )
 
 
