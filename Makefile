@@ -11,6 +11,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Parallel test workers (pytest-xdist), each with a Redis and a data folder of its
+# own (conftest.py). loadgroup: conftest.py's work units, so a notebook's cells run
+# in order in one kernel and tests sharing a JupyterLab stay together.
+# PYTEST_XDIST= (empty) runs everything in one process.
+PYTEST_XDIST ?= -n 4 --dist loadgroup
 
 .PHONY: lab test lint regenerate server-stop clean
 
@@ -33,7 +38,8 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval-sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+		--nbval-sanitize-with tests/nbval-sanitize.cfg -p no:cacheprovider -rs \
+		$(PYTEST_XDIST) $(PYTEST_ARGS)
 
 regenerate: $(STAMP)
 	$(BIN)/python tools/regenerate_notebooks.py

@@ -11,7 +11,9 @@ Fixtures (import them into a test module, as ``tests/test_browser.py`` does):
 - ``chromium``: the system Chromium (``$CHROMIUM``, else ``chromium``,
   ``chromium-browser``, ``google-chrome`` on PATH) launched by Playwright
   through ``executable_path``; Playwright's own browser download cannot work
-  offline. Without one, the test is skipped and says why.
+  offline. Without one (or without Playwright), the test is skipped and says
+  why; under CI (``CI=true``) it fails with that reason instead, so a CI run
+  never passes with its browser tests silently skipped.
 - ``lab_page``: a fresh page; its kernels are shut down after the test.
 
 Helpers: :func:`open_notebook`, :func:`run_all_cells`, :func:`run_cell`
@@ -25,10 +27,7 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -36,12 +35,12 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import nbformat
 import pytest
 
-from helpers.processes import terminate
+from helpers.processes import BackgroundProcess, terminate
 from helpers.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,8 +75,7 @@ class JupyterLab:
 
     url: str
     token: str
-    process: subprocess.Popen[bytes]
-    log_file: Path
+    process: BackgroundProcess
 
     def api(self, method: str, path: str) -> Any:
         """Call the server's REST API; the decoded JSON answer (None if empty)."""
@@ -106,18 +104,6 @@ def _write_settings(folder: Path) -> None:
         path.write_text(json.dumps(values))
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server (it shuts its kernels down), SIGKILL its group if it hangs."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # its own group: started with a new session
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def jupyter_lab() -> Iterator[JupyterLab]:
     """JupyterLab on 127.0.0.1 for the session; stopped at the end."""
@@ -127,7 +113,7 @@ def jupyter_lab() -> Iterator[JupyterLab]:
     port = free_port()
     log_file = folder / "jupyter-lab.log"
     command = [
-        sys.executable, "-m", "jupyterlab",
+        "jupyterlab",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
@@ -140,16 +126,13 @@ def jupyter_lab() -> Iterator[JupyterLab]:
     if os.geteuid() == 0:  # containers and CI run as root
         command.append("--allow-root")
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(folder / "runtime")}
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    lab = JupyterLab(f"http://127.0.0.1:{port}", token, process, log_file)
+    process = BackgroundProcess.start(command, log_file=log_file, env=env, cwd=ROOT)
+    lab = JupyterLab(f"http://127.0.0.1:{port}", token, process)
     try:
         deadline = time.monotonic() + LAB_START_TIMEOUT_S
         while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited: {log_file.read_text()[-2000:]}")
+            if not process.running:
+                raise RuntimeError(f"JupyterLab exited: {process.output()[-2000:]}")
             try:
                 lab.api("GET", "/api/status")
                 break
@@ -157,16 +140,16 @@ def jupyter_lab() -> Iterator[JupyterLab]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"JupyterLab did not answer in {LAB_START_TIMEOUT_S}s: "
-                        f"{log_file.read_text()[-2000:]}"
+                        f"{process.output()[-2000:]}"
                     ) from None
                 time.sleep(0.2)
         yield lab
     finally:
         try:
-            if process.poll() is None:
+            if process.running:
                 lab.shutdown_kernels()
         finally:
-            _stop(process)
+            process.stop(timeout=15)  # SIGTERM: it shuts its kernels down
             artifacts = ROOT / "test-artifacts"
             artifacts.mkdir(exist_ok=True)
             shutil.copy(log_file, artifacts / "jupyter-lab.log")
@@ -185,22 +168,39 @@ def find_chromium() -> str | None:
     return None
 
 
+def in_ci() -> bool:
+    """True under CI (``CI`` set to anything but empty, ``0``, ``false`` or ``no``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def cannot_run(reason: str) -> NoReturn:
+    """A test that cannot run here: skipped with ``reason``; under CI, failed
+    with it (CI must run every test: a skip there would hide a broken set-up)."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: this test must run in CI, not be skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless system Chromium driven by Playwright (skips, saying why, without one).
+    """A headless system Chromium driven by Playwright (skips, saying why, without
+    one; fails with that reason under CI: see :func:`cannot_run`).
 
     Module scope, not session: Playwright's sync API keeps an asyncio event
     loop running in the main thread while it lives, which would break every
     later test that calls ``asyncio.run()``."""
     executable = find_chromium()
     if executable is None and os.environ.get("CHROMIUM"):
-        pytest.skip(f"CHROMIUM={os.environ['CHROMIUM']} is not a Chromium executable")
+        cannot_run(f"CHROMIUM={os.environ['CHROMIUM']} is not a Chromium executable")
     if executable is None:
-        pytest.skip(
+        cannot_run(
             "no Chromium found (looked for $CHROMIUM, then "
             f"{', '.join(CHROMIUM_NAMES)} on PATH): install one, e.g. `apt install chromium`"
         )
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    try:
+        from playwright import sync_api  # noqa: PLC0415
+    except ImportError as error:
+        cannot_run(f"playwright is not installed ({error}): `pip install -e '.[test]'`")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
