@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # PYTEST_XDIST= (empty) runs everything in one process.
 PYTEST_XDIST ?= -n 4 --dist loadgroup
 
-.PHONY: lab test lint regenerate server-stop clean
+.PHONY: lab test test-notebooks lint regenerate server-stop clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.10 or newer is needed: install it, or set PYTHON=/path/to/python3"; exit 1; }
@@ -36,10 +36,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/navigation.py --check
 
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \
+	-p no:cacheprovider -rs $(PYTEST_XDIST)
+
 test: lint
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval-sanitize.cfg -p no:cacheprovider -rs \
-		$(PYTEST_XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
+
+# Every notebook only (CI runs it again against another redis-server).
+test-notebooks: $(STAMP)
+	$(BIN)/python -m pytest notebooks $(NBVAL) $(PYTEST_ARGS)
 
 regenerate: $(STAMP)
 	$(BIN)/python tools/regenerate_notebooks.py
