@@ -33,6 +33,7 @@ COURSE_JOBS: frozenset[str] = frozenset(
     {
         "helpers.notifications.process_notification",
         "helpers.notifications.process_notification_with_blacklist",
+        "helpers.notifications.process_notification_at_gate",
         "helpers.seats.process_seat_job",
         "helpers.job_events.on_success",
         "helpers.job_events.on_failure",

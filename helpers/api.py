@@ -29,8 +29,9 @@ Run it::
 
 Starting the service sets every product's stock and the seats to their
 initial values, as the original did when it started listening. The lines
-``Seat reservation job <id> completed`` / ``failed: <error>`` are printed to
-the service's output by the process that queued the job (the creator side).
+``Seat reservation job <n> completed`` / ``failed: <error>`` (``n``, the
+queue's counter, as kue's id was; RQ's id is ``reserve_seat-<n>``) are printed
+to the service's output by the process that queued the job (the creator side).
 From a notebook or a test, :func:`start_service` runs it in the background
 with its output in a log file, and returns once it answers.
 
@@ -43,11 +44,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -55,7 +53,6 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -67,8 +64,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from helpers import seats, stock
 from helpers.client import fix_hint
-from helpers.job_events import JobEvents, next_job_id
-from helpers.processes import stop_when_gone
+from helpers.job_events import TERMINAL_EVENTS, CreatorListener, next_job_id
+from helpers.processes import BackgroundProcess
 from helpers.server import free_port, logs_dir, redis_url
 from helpers.workers import WorkerProcess, start_worker
 
@@ -156,48 +153,12 @@ class DirectConnections:
             await self.idle.pop().disconnect(nowait=True)
 
 
-class SeatEvents:
-    """The creator side of seat jobs, in one service process: remembers the
-    jobs this process queued and prints the original's line when one
-    completes or fails (read from the jobs' event stream by a thread)."""
-
-    def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-        self.events = JobEvents(seats.QUEUE_NAME, self.client, prefix=seats.JOB_PREFIX)
-        self.mine: set[str] = set()
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._listen, name="seat-events", daemon=True)
-        self.thread.start()
-
-    def created(self, job_id: str) -> None:
-        """Print the outcome of job ``job_id`` when it comes."""
-        with self.lock:
-            self.mine.add(job_id)
-
-    def forget(self, job_id: str) -> None:
-        """Stop waiting for ``job_id`` (it was never queued)."""
-        with self.lock:
-            self.mine.discard(job_id)
-
-    def _listen(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                for event in self.events.read(block_ms=500):
-                    if not event.terminal:
-                        continue
-                    with self.lock:
-                        if event.job_id not in self.mine:
-                            continue  # another process of the service queued it
-                        self.mine.discard(event.job_id)
-                    print(self.events.message(event), flush=True)
-            except redis.RedisError:
-                self.stopping.wait(1.0)  # Redis is down: try again shortly
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=5)
-        self.client.close()
+def seat_listener(url: str) -> CreatorListener:
+    """The creator side of seat jobs in one service process: prints
+    ``Seat reservation job <n> completed`` / ``failed: <error>`` for the jobs
+    this process queued (another process of the service prints its own)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return CreatorListener(seats.QUEUE_NAME, client, prefix=seats.JOB_PREFIX, kinds=TERMINAL_EVENTS)
 
 
 @dataclass
@@ -209,7 +170,7 @@ class _State:
     direct: DirectConnections
     reserve_commands: dict[int, list[bytes]]
     sync_client: redis.Redis | None = None
-    seat_events: SeatEvents | None = None
+    seat_events: CreatorListener | None = None
     worker: WorkerProcess | None = None  # once /process was called
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -256,7 +217,7 @@ class ReservationFastPath:
     path to :func:`reserve_product_body` and sends pre-encoded bytes; every
     other request goes on to the FastAPI app."""
 
-    PREFIX = "/reserve_product/"
+    PATH_PREFIX = "/reserve_product/"
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -265,13 +226,14 @@ class ReservationFastPath:
         if (
             scope["type"] != "http"
             or scope["method"] != "GET"
-            or not scope["path"].startswith(self.PREFIX)
+            or not scope["path"].startswith(self.PATH_PREFIX)
         ):
             await self.app(scope, receive, send)
             return
         state: _State = scope["app"].state.course
+        item_id = scope["path"][len(self.PATH_PREFIX) :]
         try:
-            status, body = 200, await reserve_product_body(state, scope["path"][len(self.PREFIX) :])
+            status, body = 200, await reserve_product_body(state, item_id)
         except Exception as error:  # answered as JSON, like every other route
             status, body = _error_body(state, error)
         await send(
@@ -409,23 +371,24 @@ def create_app(*, url: str | None = None, reset_on_startup: bool = True) -> Fast
 def _queue_seat_job(state: _State) -> None:
     with state.lock:
         if state.seat_events is None:
-            state.seat_events = SeatEvents(state.url)
+            state.seat_events = seat_listener(state.url)
     q = seats.seat_queue(state.sync())
     # The id is known, and listened for, before the job exists: a fast worker's
     # "completed" event can never arrive before we know the job is ours.
     job_id = next_job_id(q.connection, q.name)
-    state.seat_events.created(job_id)
+    state.seat_events.expect([job_id])
     try:
         seats.enqueue_seat_reservation(q, job_id)
     except Exception:
-        state.seat_events.forget(job_id)
+        state.seat_events.forget([job_id])
         raise
+    state.seat_events.announce([job_id])
 
 
 def _start_processing(state: _State) -> None:
     with state.lock:
         if state.seat_events is None:
-            state.seat_events = SeatEvents(state.url)
+            state.seat_events = seat_listener(state.url)
         if state.worker is None or state.worker.process.poll() is not None:
             state.worker = start_worker(seats.QUEUE_NAME, worker_class="simple", wait=False)
 
@@ -436,6 +399,7 @@ def _shutdown(state: _State) -> None:
             state.worker.stop(timeout=15)
         if state.seat_events is not None:
             state.seat_events.stop()
+            state.seat_events.connection.close()
         if state.sync_client is not None:
             state.sync_client.close()
 
@@ -446,62 +410,17 @@ def create_service_app() -> FastAPI:
     return create_app(url=os.environ.get("REDIS_URL"), reset_on_startup=False)
 
 
-@dataclass
-class ServiceProcess:
+@dataclass(kw_only=True)
+class ServiceProcess(BackgroundProcess):
     """The service running in the background (see :func:`start_service`)."""
 
     url: str
     port: int
-    log: Path
-    process: subprocess.Popen[bytes] = field(repr=False)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def read_log(self) -> str:
-        """Everything the service printed so far."""
-        return self.log.read_text() if self.log.exists() else ""
-
-    def lines(self, prefix: str = "") -> list[str]:
-        """The lines of the service's output that start with ``prefix``."""
-        return [line for line in self.read_log().splitlines() if line.startswith(prefix)]
-
-    def wait_for_lines(self, prefix: str, count: int, timeout: float = 60.0) -> list[str]:
-        """Wait until the output holds ``count`` lines starting with ``prefix``
-        (e.g. ``"Seat reservation job"``) and return them."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.lines(prefix)
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise TimeoutError(
-                    f"{len(found)} of {count} lines {prefix!r} after {timeout:g}s; see {self.log}"
-                )
-            time.sleep(0.05)
 
     def stop(self, timeout: float = 20.0) -> int:
         """Graceful stop (SIGTERM): requests in flight finish, the seat worker
         stops, then the service exits. Kills it after ``timeout`` seconds."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
-
-    def __enter__(self) -> ServiceProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return super().stop(timeout)
 
 
 def start_service(
@@ -517,26 +436,20 @@ def start_service(
     in :func:`helpers.server.logs_dir`; ``.stop()`` stops it, and it stops by
     itself if this process (a notebook's kernel) exits first."""
     port = port or free_port()
-    log = logs_dir() / f"api-{port}.log"
-    args = [
-        sys.executable, "-m", "helpers.api",
-        "--host", host, "--port", str(port), "--workers", str(workers),
-        "--stop-with-pid", str(os.getpid()),
-    ]  # fmt: skip
-    environment = dict(os.environ, PYTHONUNBUFFERED="1")
+    environment = dict(os.environ)
     environment.setdefault("REDIS_URL", redis_url())
     environment.update(env or {})
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            args, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    service = ServiceProcess(f"http://{host}:{port}", port, log, process)
+    service = ServiceProcess.start(
+        ["helpers.api", "--host", host, "--port", str(port), "--workers", str(workers)],
+        log_file=logs_dir() / f"api-{port}.log",
+        env=environment,
+        url=f"http://{host}:{port}",
+        port=port,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"the service exited with {process.returncode}:\n{service.read_log()}"
-            )
+        if not service.running:
+            raise RuntimeError(f"the service exited with {service.returncode}:\n{service.output()}")
         try:
             with urllib.request.urlopen(f"{service.url}/list_products", timeout=1) as reply:
                 if reply.status == 200:
@@ -544,7 +457,7 @@ def start_service(
         except OSError:
             time.sleep(0.05)
     service.stop()
-    raise TimeoutError(f"the service did not answer on port {port}:\n{service.read_log()}")
+    raise TimeoutError(f"the service did not answer on port {port}:\n{service.output()}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -555,13 +468,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
-    parser.add_argument(
-        "--stop-with-pid",
-        type=int,
-        default=None,
-        metavar="PID",
-        help="stop gracefully once process PID has exited (start_service passes its own pid)",
-    )
     return parser
 
 
@@ -581,8 +487,6 @@ def main(argv: list[str] | None = None) -> int:
         print("Stock and seats set to their initial values.", flush=True)
     except redis.RedisError:
         print(f"Stock and seats not reset: {fix_hint(url)}", flush=True)
-    if args.stop_with_pid:
-        stop_when_gone(args.stop_with_pid)
     uvicorn.run(
         "helpers.api:create_service_app",
         factory=True,

@@ -18,11 +18,25 @@ so a creator that starts listening a moment after a fast worker finished
 would miss the ``completed`` event. A stream keeps the events; a listener
 reads them from the position it chose, however late it starts.
 
-**Creator side**: :class:`JobEvents` remembers the stream's position when it is
-created, then :meth:`JobEvents.wait_for` / :meth:`JobEvents.print_until_done`
-read every event after it and call a handler for each (by default, print the
-original's line). Lines come from templates with a ``prefix``::
+**Creator side**, two ways:
 
+- :class:`JobEvents` remembers the stream's position when it is created, then
+  :meth:`JobEvents.wait_for` / :meth:`JobEvents.print_until_done` read every
+  event after it and call a handler for each (by default, print the
+  original's line): the creator reads when it chooses.
+- :class:`CreatorListener` does what kue's ``job.on(...)`` handlers did: a
+  daemon thread of the creating process reads the stream and prints the lines
+  of the jobs it was told about *as their events arrive*.
+  :func:`creator_listener` gives a queue's one listener (started on first use),
+  :func:`wait_until_done` blocks until given jobs have completed or failed
+  with their lines printed, :func:`stop_listeners` stops every listener.
+  In a notebook, what a thread prints lands in whichever cell runs at that
+  moment (ipykernel), so a lesson waits, in the cell that shows the lines,
+  for the events it causes there.
+
+Lines come from templates with a ``prefix``; they print the job's *number*::
+
+    {prefix} created: {job_id}                 Notification job created: 1
     {prefix} {job_id} {progress}% complete     Notification job 3 50% complete
     {prefix} {job_id} completed                Seat reservation job 7 completed
     {prefix} {job_id} failed: {error}          Notification job 1 failed: ...
@@ -34,16 +48,22 @@ Typical use::
     job = enqueue_with_events(q, "helpers.notifications.process_notification", data)
     events.print_until_done([job], timeout=60)             # a worker runs it
 
-Job ids: :func:`next_job_id` draws ``<queue>-<n>`` from a per-queue Redis
-counter ``jobs:ids:<queue>`` (INCR). kue's ids were a plain counter too; the
-queue name keeps ids unique on a server shared by several queues (RQ keeps
-every job in one namespace, ``rq:job:<id>``), and clearing a lesson's keys
-restarts its numbering, so outputs read the same on every run.
+Job ids: :func:`next_job_id` draws RQ's job id ``<queue>-<n>`` from a
+per-queue Redis counter ``jobs:ids:<queue>`` (INCR), and the lines print
+``n`` (:func:`job_number`), as kue printed its job id, a plain counter. RQ's
+id adds the queue's name because RQ keeps every job of every queue in one
+namespace (``rq:job:<id>``): lessons sharing a server never overwrite each
+other's jobs, and a lesson finds (and clears) its own by that prefix.
+Clearing a lesson's keys restarts its numbering, so outputs read the same on
+every run.
 """
 
 from __future__ import annotations
 
+import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -52,23 +72,28 @@ from typing import Any
 import redis
 from rq import Queue
 from rq.callbacks import Callback
-from rq.job import Job, get_current_job
+from rq.job import Job, JobStatus, get_current_job
 
 from helpers.server import redis_url
 
 STREAM_MAXLEN = 10_000  # approximate cap (XADD MAXLEN ~): events are a log, not storage
 PROGRESS, COMPLETED, FAILED = "progress", "completed", "failed"
-TERMINAL = frozenset({COMPLETED, FAILED})
-RECORDED = frozenset({"finished", "failed", "stopped", "canceled"})  # RQ's final statuses
+CREATED = "created"  # a line, not an event: the creator prints it when it has enqueued the job
+EVENT_KINDS = frozenset({PROGRESS, COMPLETED, FAILED})  # what a worker adds to the stream
+TERMINAL_EVENTS = frozenset({COMPLETED, FAILED})  # event kinds after which nothing more happens
+#: RQ's final job statuses (a tuple: matches both ``JobStatus`` members and plain strings).
+FINAL_STATUSES = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 #: The original's lines (lesson 07, and seat reservations with another prefix).
 MESSAGES: dict[str, str] = {
+    CREATED: "{prefix} created: {job_id}",
     PROGRESS: "{prefix} {job_id} {progress}% complete",
     COMPLETED: "{prefix} {job_id} completed",
     FAILED: "{prefix} {job_id} failed: {error}",
 }
-#: Lesson 06's creator printed no id and no error.
+#: Lesson 06's creator printed no id and no error after ``created``.
 MESSAGES_WITHOUT_IDS: dict[str, str] = {
+    CREATED: "{prefix} created: {job_id}",
     PROGRESS: "{prefix} {progress}% complete",
     COMPLETED: "{prefix} completed",
     FAILED: "{prefix} failed",
@@ -80,7 +105,7 @@ def events_key(queue_name: str) -> str:
     return f"jobs:events:{queue_name}"
 
 
-def ids_key(queue_name: str) -> str:
+def job_ids_key(queue_name: str) -> str:
     """The Redis counter behind :func:`next_job_id` for ``queue_name``."""
     return f"jobs:ids:{queue_name}"
 
@@ -92,7 +117,7 @@ def _text(value: bytes | str) -> str:
 def next_job_id(connection: redis.Redis, queue_name: str, count: int = 1) -> str:
     """A new job id ``<queue>-<n>`` from the queue's counter (INCR, atomic).
     With ``count`` > 1, reserves that many and returns the first."""
-    last = int(connection.incrby(ids_key(queue_name), count))
+    last = int(connection.incrby(job_ids_key(queue_name), count))
     return f"{queue_name}-{last - count + 1}"
 
 
@@ -100,13 +125,30 @@ def job_ids(connection: redis.Redis, queue_name: str, count: int) -> list[str]:
     """``count`` consecutive new job ids for ``queue_name``, reserved in one INCRBY."""
     if count <= 0:
         return []
-    last = int(connection.incrby(ids_key(queue_name), count))
+    last = int(connection.incrby(job_ids_key(queue_name), count))
     return [f"{queue_name}-{n}" for n in range(last - count + 1, last + 1)]
 
 
-def job_number(job_id: str) -> int:
-    """The counter value in a ``<queue>-<n>`` id (for sorting in creation order)."""
-    return int(job_id.rsplit("-", 1)[1])
+_COUNTER_ID = re.compile(r"(?:.*-)?([0-9]+)")
+
+
+def job_number(job: Job | str) -> int:
+    """The number ``n`` of a job with a counter id ``<queue>-<n>`` (or just
+    ``n``): what the original's lines print, and the creation order.
+    ``ValueError`` for any other id."""
+    job_id = job if isinstance(job, str) else job.id
+    match = _COUNTER_ID.fullmatch(job_id)
+    if match is None:
+        raise ValueError(f"{job_id!r} is not a counter id <queue>-<n>")
+    return int(match[1])
+
+
+def shown_id(job_id: str) -> str:
+    """How a line names a job: its number, or the whole id if it has none."""
+    try:
+        return str(job_number(job_id))
+    except ValueError:
+        return job_id
 
 
 def emit(
@@ -122,8 +164,8 @@ def emit(
 
     Workers call it through :func:`report_progress`, :func:`on_success` and
     :func:`on_failure`; tests call it directly to fire events by hand."""
-    if kind not in MESSAGES:
-        raise ValueError(f"unknown event kind {kind!r}: expected one of {sorted(MESSAGES)}")
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r}: expected one of {sorted(EVENT_KINDS)}")
     fields: dict[str, str | int] = {"job": job_id, "event": kind}
     if progress is not None:
         fields["progress"] = int(progress)
@@ -214,7 +256,7 @@ class JobEvent:
     @property
     def terminal(self) -> bool:
         """Completed or failed: nothing more will happen to the job (unless requeued)."""
-        return self.kind in TERMINAL
+        return self.kind in TERMINAL_EVENTS
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: Mapping[Any, Any]) -> JobEvent:
@@ -232,10 +274,11 @@ class JobEvent:
 def format_event(
     event: JobEvent, prefix: str = "Notification job", templates: Mapping[str, str] | None = None
 ) -> str:
-    """The line the creator prints for ``event``; ``templates`` override :data:`MESSAGES`."""
+    """The line the creator prints for ``event`` (the job named by its number,
+    :func:`job_number`); ``templates`` override :data:`MESSAGES`."""
     template = {**MESSAGES, **(templates or {})}[event.kind]
     return template.format(
-        prefix=prefix, job_id=event.job_id, progress=event.progress, error=event.error
+        prefix=prefix, job_id=shown_id(event.job_id), progress=event.progress, error=event.error
     )
 
 
@@ -251,6 +294,30 @@ def group_by_job(events: Iterable[JobEvent], job_ids: Iterable[str]) -> dict[str
 
 def _ids(jobs: Iterable[Job | str]) -> list[str]:
     return [job if isinstance(job, str) else job.id for job in jobs]
+
+
+def _stream_order(event: JobEvent) -> tuple[int, ...]:
+    return tuple(int(part) for part in event.entry_id.split("-")) if event.entry_id else (0, 0)
+
+
+def wait_recorded(
+    connection: redis.Redis, job_ids: Iterable[str], deadline: float, timeout: float
+) -> None:
+    """Wait until RQ has stored a final status for each job (or deleted it),
+    until time ``deadline`` (``time.monotonic()``); ``timeout`` is for the message."""
+    pending = set(job_ids)
+    while pending:
+        for job_id in list(pending):
+            status = connection.hget(f"{Job.redis_job_namespace_prefix}{job_id}", "status")
+            if status is None or _text(status) in FINAL_STATUSES:
+                pending.discard(job_id)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"RQ did not record the outcome of {sorted(pending)} in {timeout:g}s"
+            )
+        time.sleep(0.02)
 
 
 class JobEvents:
@@ -335,24 +402,8 @@ class JobEvents:
                 if event.terminal:
                     waiting.discard(event.job_id)
         if until_recorded:
-            self._wait_recorded(wanted, deadline, timeout)
+            wait_recorded(self.connection, wanted, deadline, timeout)
         return received
-
-    def _wait_recorded(self, job_ids: set[str], deadline: float, timeout: float) -> None:
-        """Wait until RQ has stored a final status for each job (or deleted it)."""
-        pending = set(job_ids)
-        while pending:
-            for job_id in list(pending):
-                status = self.connection.hget(f"{Job.redis_job_namespace_prefix}{job_id}", "status")
-                if status is None or _text(status) in RECORDED:
-                    pending.discard(job_id)
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"RQ did not record the outcome of {sorted(pending)} in {timeout:g}s"
-                )
-            time.sleep(0.02)
 
     def print_until_done(
         self, jobs: Iterable[Job | str], timeout: float = 60.0, *, until_recorded: bool = True
@@ -364,3 +415,231 @@ class JobEvents:
             on_event=lambda event: print(self.message(event)),
             until_recorded=until_recorded,
         )
+
+
+def print_line(line: str) -> None:
+    """Where a listener's lines go by default: this process's output, at once."""
+    print(line, flush=True)
+
+
+class CreatorListener:
+    """The creator side as kue had it: the lines of *its* jobs, as they happen.
+
+    A daemon thread reads queue ``queue``'s event stream (from where it stood
+    when the listener started) and passes each line of the jobs it was told
+    about to their ``echo`` (default :func:`print_line`); events of other jobs
+    are skipped (another creator's, or another process's). For each job:
+
+    1. :meth:`expect` it before it is enqueued (its id is known from the
+       counter), so no event can be missed, however fast a worker is;
+    2. :meth:`announce` it once enqueued: its ``created`` line, then its lines
+       as they arrive. A job's lines never come before its ``created`` line:
+       events that arrive earlier are held until then.
+
+    :meth:`wait` blocks until given jobs have completed or failed and their
+    lines are out. ``kinds`` picks the lines to print (the seat service prints
+    only ``completed`` and ``failed``, as the original did). The thread
+    survives Redis restarts (it retries every half second); :meth:`stop` ends it.
+    """
+
+    def __init__(
+        self,
+        queue: Queue | str,
+        connection: redis.Redis | None = None,
+        *,
+        prefix: str = "Notification job",
+        templates: Mapping[str, str] | None = None,
+        kinds: Iterable[str] = (CREATED, *sorted(EVENT_KINDS)),
+        keep: int = 10_000,
+    ) -> None:
+        self.events = JobEvents(queue, connection, prefix=prefix, templates=templates)
+        self.queue_name = self.events.queue_name
+        self.connection = self.events.connection
+        self.kinds = frozenset(kinds)
+        self.keep = keep  # finished jobs whose events are kept for wait()
+        self._changed = threading.Condition()
+        self._echo: dict[str, Callable[[str], object]] = {}  # expected, not finished
+        self._announced: set[str] = set()
+        self._held: list[JobEvent] = []  # events of expected jobs not announced yet
+        self._received: dict[str, list[JobEvent]] = {}
+        self._finished: OrderedDict[str, list[JobEvent]] = OrderedDict()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._listen, name=f"job-events-{self.queue_name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stopping.is_set()
+
+    def expect(self, jobs: Iterable[Job | str], echo: Callable[[str], object] = print_line) -> None:
+        """Listen for the events of ``jobs`` (ids), about to be enqueued."""
+        with self._changed:
+            for job_id in _ids(jobs):
+                self._forget(job_id)  # an id used again (a lesson run again)
+                self._echo[job_id] = echo
+                self._received[job_id] = []
+
+    def announce(self, jobs: Iterable[Job | str]) -> None:
+        """``jobs`` are enqueued: print their ``created`` lines, then the
+        events that came before, then the rest as it comes."""
+        with self._changed:
+            for job_id in [job_id for job_id in _ids(jobs) if job_id in self._echo]:
+                self._say(JobEvent(job_id, CREATED))
+                self._announced.add(job_id)
+            held, self._held = self._held, []
+            for event in held:
+                self._deliver(event)
+
+    def forget(self, jobs: Iterable[Job | str]) -> None:
+        """Stop listening for ``jobs`` (enqueueing them failed)."""
+        with self._changed:
+            for job_id in _ids(jobs):
+                self._forget(job_id)
+
+    def knows(self, job_id: str) -> bool:
+        """Was ``job_id`` expected here (and not forgotten)?"""
+        with self._changed:
+            return job_id in self._echo or job_id in self._finished
+
+    def wait(
+        self, jobs: Iterable[Job | str], timeout: float = 60.0, *, until_recorded: bool = True
+    ) -> list[JobEvent]:
+        """Block until every job of ``jobs`` has completed or failed and its
+        lines are out; return their events in arrival order. ``TimeoutError``
+        after ``timeout`` seconds (naming the jobs still open: usually no worker
+        runs). ``until_recorded``: also wait for RQ's record of each outcome
+        (see :meth:`JobEvents.wait_for`); pass False when events are fired by hand."""
+        ids = _ids(jobs)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            unknown = [i for i in ids if i not in self._echo and i not in self._finished]
+            if unknown:
+                raise ValueError(f"{unknown} were not created with this listener")
+            while open_ := [job_id for job_id in ids if job_id not in self._finished]:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"no completed/failed event after {timeout:g}s for {open_}: "
+                        f"is a worker running on {self.queue_name!r}?"
+                    )
+                self._changed.wait(min(remaining, 1.0))
+            events = [event for job_id in ids for event in self._finished[job_id]]
+        if until_recorded:
+            wait_recorded(self.connection, ids, deadline, timeout)
+        return sorted(events, key=_stream_order)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread (within about a read's block time)."""
+        self._stopping.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    # --- the thread's side, and helpers called with the lock held -----------
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = self.events.read(block_ms=200)
+            except redis.RedisError:
+                self._stopping.wait(0.5)  # Redis is down or restarting: try again
+                continue
+            with self._changed:
+                for event in batch:
+                    if event.job_id in self._echo:
+                        self._deliver(event)
+
+    def _deliver(self, event: JobEvent) -> None:
+        if event.job_id not in self._echo:
+            return
+        if event.job_id not in self._announced:
+            self._held.append(event)
+            return
+        self._received[event.job_id].append(event)
+        self._say(event)
+        if event.terminal:
+            self._finished[event.job_id] = self._received.pop(event.job_id)
+            del self._echo[event.job_id]
+            self._announced.discard(event.job_id)
+            while len(self._finished) > self.keep:
+                self._finished.popitem(last=False)
+            self._changed.notify_all()
+
+    def _say(self, event: JobEvent) -> None:
+        if event.kind not in self.kinds:
+            return
+        try:
+            self._echo[event.job_id](self.events.message(event))
+        except Exception:  # noqa: BLE001 - a broken echo must not stop the other jobs' lines
+            pass
+
+    def _forget(self, job_id: str) -> None:
+        self._echo.pop(job_id, None)
+        self._announced.discard(job_id)
+        self._received.pop(job_id, None)
+        self._finished.pop(job_id, None)
+        self._held = [event for event in self._held if event.job_id != job_id]
+
+
+_listeners: dict[tuple[object, ...], CreatorListener] = {}
+_listeners_lock = threading.Lock()
+
+
+def _server_of(connection: redis.Redis) -> tuple[object, ...]:
+    """Which Redis server and database a client talks to."""
+    options = connection.connection_pool.connection_kwargs
+    return tuple(options.get(key) for key in ("host", "port", "path", "db"))
+
+
+def creator_listener(
+    queue: Queue, *, prefix: str = "Notification job", templates: Mapping[str, str] | None = None
+) -> CreatorListener:
+    """This process's listener for ``queue`` (one per server, queue and
+    prefix), started on first use; the same one on every later call."""
+    key = (
+        _server_of(queue.connection),
+        queue.name,
+        prefix,
+        tuple(sorted((templates or {}).items())),
+    )
+    with _listeners_lock:
+        listener = _listeners.get(key)
+        if listener is None or not listener.running:
+            listener = CreatorListener(
+                queue.name, queue.connection, prefix=prefix, templates=templates
+            )
+            _listeners[key] = listener
+        return listener
+
+
+def wait_until_done(
+    jobs: Iterable[Job | str], timeout: float = 60.0, *, until_recorded: bool = True
+) -> list[JobEvent]:
+    """Block until ``jobs`` (created with a :func:`creator_listener`) have
+    completed or failed, their lines printed; their events in arrival order.
+    See :meth:`CreatorListener.wait`."""
+    ids = _ids(jobs)
+    deadline = time.monotonic() + timeout
+    with _listeners_lock:
+        listeners = list(_listeners.values())
+    by_listener: dict[int, tuple[CreatorListener, list[str]]] = {}
+    for job_id in ids:
+        listener = next((each for each in listeners if each.knows(job_id)), None)
+        if listener is None:
+            raise ValueError(f"{job_id} was not created with a creator listener")
+        by_listener.setdefault(id(listener), (listener, []))[1].append(job_id)
+    events: list[JobEvent] = []
+    for listener, its_ids in by_listener.values():
+        remaining = max(0.0, deadline - time.monotonic())
+        events += listener.wait(its_ids, remaining, until_recorded=until_recorded)
+    return sorted(events, key=_stream_order)
+
+
+def stop_listeners() -> None:
+    """Stop every listener :func:`creator_listener` started (tests, a lesson's end)."""
+    with _listeners_lock:
+        listeners = list(_listeners.values())
+        _listeners.clear()
+    for listener in listeners:
+        listener.stop()

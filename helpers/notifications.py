@@ -8,8 +8,17 @@
 - :func:`process_notification` and :func:`process_notification_with_blacklist`
   are the job functions RQ runs: each takes the job's data, the dict
   ``{"phoneNumber": ..., "message": ...}``, as its only argument.
-- :func:`create_push_notifications_jobs` (lesson 08) validates a list of job
-  data, then enqueues one job per item, printing ``Notification job created: <id>``.
+- :func:`create_push_notifications_jobs` (lessons 07 and 08) validates a list
+  of job data, then enqueues one job per item on ``push_notification_code_3``
+  (or any queue). Like the original, calling it is enough for each job's four
+  lines to print: ``Notification job created: <n>`` at once, then
+  ``Notification job <n> <p>% complete``, ``... completed``, ``... failed:
+  <error>`` as they happen, from a listener thread of the calling process
+  (:func:`helpers.job_events.creator_listener`).
+  :func:`helpers.job_events.wait_until_done` waits for them.
+- :func:`process_notification_at_gate` (lesson 07) holds each job while the
+  queue's gate is closed (:func:`close_gate`, :func:`open_gate`), so that
+  two workers visibly run two jobs at once.
 
 Events (progress, completed, failed) come from :mod:`helpers.job_events`.
 """
@@ -17,24 +26,26 @@ Events (progress, completed, failed) come from :mod:`helpers.job_events`.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from rq import Queue
-from rq.job import Job
+from rq.job import Job, get_current_job
 
 from helpers.job_events import (
     FAILURE_CALLBACK,
     SUCCESS_CALLBACK,
+    creator_listener,
     enqueue_with_events,
     job_ids,
+    job_number,
     report_progress,
 )
 
-FIRST_QUEUE = "push_notification_code"  # lesson 06
 PROGRESS_QUEUE = "push_notification_code_2"  # lesson 07
 TESTED_QUEUE = "push_notification_code_3"  # lesson 08
-PREFIX = "Notification job"  # how the creator names a job in its lines
+JOB_PREFIX = "Notification job"  # how the creator names a job in its lines (seats.JOB_PREFIX)
 
 BLACKLISTED_NUMBERS: tuple[str, ...] = ("4153518780", "4153518781")
 
@@ -122,41 +133,92 @@ def create_push_notifications_jobs(
     func: str | Callable[..., Any] = process_notification_with_blacklist,
     echo: Callable[[str], object] = print,
 ) -> list[Job]:
-    """Enqueue one job per item of ``jobs`` on ``queue`` and return the jobs.
-
-    ``jobs`` must be a list (else ``TypeError("Jobs is not an array")``) of
-    valid job data (see :func:`validate_job`); all are checked before any is
-    enqueued. Each job's only argument is its data, unchanged; each gets a
-    counter id and the event callbacks, and ``Notification job created: <id>``
-    is printed (passed to ``echo``). On an async queue the jobs are enqueued
-    in one transaction.
-    """
+    """The original's ``createPushNotificationsJobs``; each job's lines go to ``echo``."""
     if not isinstance(jobs, list):
         raise TypeError("Jobs is not an array")
     for index, data in enumerate(jobs):
-        validate_job(data, index)
+        validate_job(data, index)  # every job, before any is enqueued
     if not jobs:
         return []
+    listener = creator_listener(queue, prefix=JOB_PREFIX)  # this process's, started once
     ids = job_ids(queue.connection, queue.name, len(jobs))
-    if queue.is_async:
-        created = queue.enqueue_many(
-            [
-                Queue.prepare_data(
-                    func,
-                    args=(data,),
-                    job_id=job_id,
-                    on_success=SUCCESS_CALLBACK,
-                    on_failure=FAILURE_CALLBACK,
-                )
-                for data, job_id in zip(jobs, ids, strict=True)
-            ]
-        )
-    else:
-        # A synchronous queue runs each job as it is enqueued: one at a time.
-        created = [
+    listener.expect(ids, echo)  # before the jobs exist: no event can be missed
+    try:
+        created = enqueue_batch(queue, func, jobs, ids)
+    except BaseException:
+        listener.forget(ids)
+        raise
+    listener.announce(created)  # the "created" lines, then each job's events as they come
+    if not queue.is_async:  # the jobs ran inside enqueue: print their lines before returning
+        listener.wait(created)
+    return created
+
+
+def enqueue_batch(
+    queue: Queue, func: str | Callable[..., Any], jobs: list[Any], ids: list[str]
+) -> list[Job]:
+    """One job per item of ``jobs`` (its only argument), with the ids ``ids``
+    and the event callbacks. On an async queue, in one transaction; a
+    synchronous queue runs each job as it is enqueued, one at a time."""
+    if not queue.is_async:
+        return [
             enqueue_with_events(queue, func, data, job_id=job_id)
             for data, job_id in zip(jobs, ids, strict=True)
         ]
-    for job in created:
-        echo(f"{PREFIX} created: {job.id}")
-    return created
+    return queue.enqueue_many(
+        [
+            Queue.prepare_data(
+                func,
+                args=(data,),
+                job_id=job_id,
+                on_success=SUCCESS_CALLBACK,
+                on_failure=FAILURE_CALLBACK,
+            )
+            for data, job_id in zip(jobs, ids, strict=True)
+        ]
+    )
+
+
+# --- lesson 07: a gate, to see two jobs run at once for certain ---------------
+
+GATE_TIMEOUT_S = 120.0  # a gate nobody opens holds a job at most this long
+
+
+def gate_key(queue_name: str) -> str:
+    """The key that, while it exists, holds the gated jobs of ``queue_name``
+    (cleared with the queue's keys, :func:`helpers.workers.queue_keys`)."""
+    return f"jobs:gate:{queue_name}"
+
+
+def close_gate(queue: Queue) -> None:
+    """Hold every job of ``queue`` that runs :func:`process_notification_at_gate`."""
+    queue.connection.set(gate_key(queue.name), "closed")
+
+
+def open_gate(queue: Queue) -> None:
+    """Let the held jobs of ``queue`` go on."""
+    queue.connection.delete(gate_key(queue.name))
+
+
+def process_notification_at_gate(data: Mapping[str, str]) -> None:
+    """Lesson 07's job function: wait while the queue's gate is closed (at
+    most :data:`GATE_TIMEOUT_S`), then :func:`process_notification_with_blacklist`.
+    With the gate closed, each worker holds the job it took: with two
+    workers, two jobs are running at once, certainly, not by luck of timing."""
+    job = get_current_job()
+    if job is not None:
+        deadline = time.monotonic() + GATE_TIMEOUT_S
+        while job.connection.exists(gate_key(job.origin)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    process_notification_with_blacklist(data)
+
+
+def wait_until_running(queue: Queue, count: int, timeout: float = 30.0) -> list[str]:
+    """Block until ``count`` jobs of ``queue`` are running (in RQ's started
+    registry) and return their ids, in creation order."""
+    deadline = time.monotonic() + timeout
+    while len(running := queue.started_job_registry.get_job_ids(cleanup=False)) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(running)} of {count} jobs running after {timeout:g}s")
+        time.sleep(0.02)
+    return sorted(running, key=job_number)

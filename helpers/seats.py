@@ -14,8 +14,9 @@ that two workers could interleave; :func:`take_seat` does both in one Lua
 script, so seats never go below 0, however many workers run.
 
 The creator side prints the original's lines from the jobs' events
-(:mod:`helpers.job_events`): ``Seat reservation job <id> completed`` and
-``Seat reservation job <id> failed: <error>``.
+(:mod:`helpers.job_events`): ``Seat reservation job <n> completed`` and
+``Seat reservation job <n> failed: <error>``, where ``n`` is the queue's
+counter (RQ's job id is ``reserve_seat-<n>``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import redis.asyncio
 from rq import Queue
 from rq.job import Job, get_current_job
 
-from helpers.job_events import enqueue_with_events, events_key, ids_key
+from helpers.job_events import enqueue_with_events, events_key, job_ids_key
 from helpers.stock import run_script
 from helpers.workers import queue, queue_keys
 
@@ -55,7 +56,7 @@ def seat_keys() -> list[str]:
         *queue_keys(QUEUE_NAME),
         f"rq:job:{QUEUE_NAME}-*",
         events_key(QUEUE_NAME),
-        ids_key(QUEUE_NAME),
+        job_ids_key(QUEUE_NAME),
     ]
 
 
@@ -95,11 +96,6 @@ async def reservation_enabled_async(client: redis.asyncio.Redis) -> bool:
 def reset_seats(client: redis.Redis) -> None:
     """50 seats, reservations on: what the original sets when it starts."""
     client.mset({SEATS_KEY: INITIAL_SEATS, ENABLED_KEY: "true"})
-
-
-async def reset_seats_async(client: redis.asyncio.Redis) -> None:
-    """The asyncio twin of :func:`reset_seats`."""
-    await client.mset({SEATS_KEY: INITIAL_SEATS, ENABLED_KEY: "true"})
 
 
 # --- taking a seat: one atomic step ------------------------------------------

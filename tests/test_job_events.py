@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from rq.job import JobStatus
 
 from helpers.job_events import (
     MESSAGES_WITHOUT_IDS,
+    TERMINAL_EVENTS,
+    CreatorListener,
     JobEvent,
     JobEvents,
+    creator_listener,
     emit,
     enqueue_with_events,
     events_key,
@@ -20,6 +24,8 @@ from helpers.job_events import (
     job_number,
     next_job_id,
     report_progress,
+    stop_listeners,
+    wait_until_done,
 )
 from helpers.workers import queue, redis_connection, start_worker
 
@@ -31,6 +37,17 @@ def test_ids_count_up_per_queue(r) -> None:
     assert job_ids(connection, "a", 3) == ["a-4", "a-5", "a-6"]
     assert job_ids(connection, "a", 0) == []
     assert job_number("push_notification_code_2-11") == 11
+
+
+def test_lines_name_a_job_by_its_number(r) -> None:
+    q = queue("test_numbers", is_async=False)
+    job = enqueue_with_events(q, "operator.add", 1, 2)
+    assert job.id == "test_numbers-1" and job_number(job) == 1  # a Job or its id
+    assert job_number("7") == 7 and job_number("my-queue-12") == 12
+    for not_a_counter_id in ("push_notification_code-forged", "3-x", "", "q-"):
+        with pytest.raises(ValueError, match="not a counter id"):
+            job_number(not_a_counter_id)
+    assert format_event(JobEvent("lesson-x", "completed")) == "Notification job lesson-x completed"
 
 
 def test_unknown_event_kinds_are_refused(r) -> None:
@@ -134,6 +151,7 @@ def test_lines_take_a_prefix_and_templates() -> None:
     assert format_event(failed, "Seat reservation job") == (
         "Seat reservation job 7 failed: Not enough seats available"
     )
+    assert format_event(JobEvent("q-4", "created")) == "Notification job created: 4"
     assert format_event(done, templates=MESSAGES_WITHOUT_IDS) == "Notification job completed"
     assert format_event(failed, templates=MESSAGES_WITHOUT_IDS) == "Notification job failed"
 
@@ -142,7 +160,7 @@ def test_print_until_done_uses_the_listeners_prefix(r, capsys) -> None:
     events = JobEvents("reserve_seat_test", prefix="Seat reservation job")
     emit(redis_connection(), "reserve_seat_test", "reserve_seat_test-1", "failed", error="boom")
     events.print_until_done(["reserve_seat_test-1"], timeout=10)
-    assert capsys.readouterr().out == "Seat reservation job reserve_seat_test-1 failed: boom\n"
+    assert capsys.readouterr().out == "Seat reservation job 1 failed: boom\n"
 
 
 def test_group_by_job_keeps_each_jobs_order() -> None:
@@ -157,3 +175,93 @@ def test_group_by_job_keeps_each_jobs_order() -> None:
     assert list(grouped) == ["q-1", "q-2"]
     assert [e.kind for e in grouped["q-1"]] == ["progress", "failed"]
     assert [e.kind for e in grouped["q-2"]] == ["progress", "completed"]
+
+
+# --- the creator listener: kue's job.on(...) handlers -------------------------
+
+
+@pytest.fixture
+def listener(r) -> Iterator[CreatorListener]:
+    created = CreatorListener("cl", prefix="Notification job")
+    try:
+        yield created
+    finally:
+        created.stop()
+
+
+def test_a_listener_prints_created_then_each_event_as_it_comes(r, listener) -> None:
+    connection = redis_connection()
+    lines: list[str] = []
+    listener.expect(["cl-1", "cl-2"], lines.append)
+    emit(connection, "cl", "cl-1", "progress", progress=0)  # a fast worker, before "created"
+    emit(connection, "cl", "cl-9", "completed")  # not this creator's job
+    time.sleep(0.5)  # the thread has read them: it holds them back
+    assert lines == []
+    listener.announce(["cl-1", "cl-2"])
+    assert lines[:2] == ["Notification job created: 1", "Notification job created: 2"]
+    emit(connection, "cl", "cl-2", "failed", error="Failed to send")
+    emit(connection, "cl", "cl-1", "progress", progress=50)
+    emit(connection, "cl", "cl-1", "completed")
+    received = listener.wait(["cl-1", "cl-2"], timeout=10, until_recorded=False)
+    assert lines == [
+        "Notification job created: 1",
+        "Notification job created: 2",
+        "Notification job 1 0% complete",
+        "Notification job 2 failed: Failed to send",
+        "Notification job 1 50% complete",
+        "Notification job 1 completed",
+    ]
+    assert [(e.job_id, e.kind) for e in received] == [
+        ("cl-1", "progress"), ("cl-2", "failed"), ("cl-1", "progress"), ("cl-1", "completed")
+    ]  # fmt: skip
+    emit(connection, "cl", "cl-1", "progress", progress=0)  # after its end (a requeue): not ours
+    time.sleep(0.5)
+    assert len(lines) == 6
+
+
+def test_a_listener_prints_only_the_kinds_it_is_given(r) -> None:
+    seats_like = CreatorListener("ck", prefix="Seat reservation job", kinds=TERMINAL_EVENTS)
+    try:
+        lines: list[str] = []
+        seats_like.expect(["ck-1"], lines.append)
+        seats_like.announce(["ck-1"])
+        emit(redis_connection(), "ck", "ck-1", "progress", progress=50)
+        emit(redis_connection(), "ck", "ck-1", "completed")
+        seats_like.wait(["ck-1"], timeout=10, until_recorded=False)
+        assert lines == ["Seat reservation job 1 completed"]
+    finally:
+        seats_like.stop()
+
+
+def test_a_listener_forgets_jobs_and_refuses_unknown_ones(r, listener) -> None:
+    lines: list[str] = []
+    listener.expect(["cl-1"], lines.append)
+    listener.forget(["cl-1"])  # enqueueing it failed
+    with pytest.raises(ValueError, match="not created with this listener"):
+        listener.wait(["cl-1"], timeout=1)
+    listener.expect(["cl-2"], lines.append)
+    listener.announce(["cl-2"])
+    with pytest.raises(TimeoutError, match=r"cl-2.*is a worker running on 'cl'"):
+        listener.wait(["cl-2"], timeout=0.3)
+    assert lines == ["Notification job created: 2"]
+
+
+def test_one_listener_per_queue_and_wait_until_done(r) -> None:
+    try:
+        first = creator_listener(queue("one"))
+        assert creator_listener(queue("one")) is first  # idempotent: started once
+        other = creator_listener(queue("two"))
+        assert other is not first
+        lines: list[str] = []
+        for each, job_id in ((first, "one-1"), (other, "two-1")):
+            each.expect([job_id], lines.append)
+            each.announce([job_id])
+            emit(redis_connection(), each.queue_name, job_id, "completed")
+        done = wait_until_done(["one-1", "two-1"], timeout=10, until_recorded=False)
+        assert sorted(e.job_id for e in done) == ["one-1", "two-1"]
+        with pytest.raises(ValueError, match="one-2 was not created"):
+            wait_until_done(["one-2"], timeout=1)
+    finally:
+        stop_listeners()
+    assert not first.running and creator_listener(queue("one")) is not first
+    stop_listeners()

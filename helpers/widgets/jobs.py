@@ -142,9 +142,6 @@ class JobPanelModel:
             return 0
         return len(self.workers.names)
 
-    def failed_job_ids(self) -> list[str]:
-        return self.queue.failed_job_registry.get_job_ids()
-
     def requeue_failed(self) -> list[str]:
         """Put every failed job back on the queue (progress and error reset);
         returns their ids."""
