@@ -8,8 +8,8 @@
    job targets a blacklisted number: it fails on each attempt, so it must end
    in the failed registry with its reason.
 2. Runs ``--workers`` forking RQ workers, and ``--kills`` times, at random
-   moments (``--seed``), picks a worker that is running a job and kills it
-   like a power cut (worker and work-horse, SIGKILL,
+   moments (``--seed``), picks a worker whose work-horse is running a job
+   and kills it like a power cut (worker and work-horse, SIGKILL,
    :func:`helpers.reliability.crash`), starts a replacement, and recovers the
    job the dead worker held at once (:func:`helpers.reliability.recover_abandoned_jobs`)
    instead of waiting for RQ's own detection (60-90 s, then a maintenance
@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -42,8 +44,10 @@ from rq.job import Job, JobStatus, get_current_job
 from rq.results import Result
 
 from helpers.client import clear_keys, require_redis
+from helpers.job_events import FINAL_STATUSES
+from helpers.notifications import BlacklistedNumber
+from helpers.processes import descendants
 from helpers.reliability import (
-    TERMINAL,
     Supervisor,
     crash,
     notify_once,
@@ -53,34 +57,30 @@ from helpers.reliability import (
 from helpers.workers import WorkerProcess, queue, queue_keys, redis_connection
 
 QUEUE = "drill"
-PREFIX = "drill"
-EXECUTIONS = f"{PREFIX}:executions"  # hash: job id -> runs of the job function
-NOTIFICATIONS = f"{PREFIX}:notifications"  # list: one entry per notification sent
-SUPPRESSED = f"{PREFIX}:suppressed"  # counter: second runs stopped by the idempotency key
+NAMESPACE = "drill"  # the drill's own keys: drill:*
+EXECUTIONS = f"{NAMESPACE}:executions"  # hash: job id -> runs of the job function
+NOTIFICATIONS = f"{NAMESPACE}:notifications"  # list: one entry per notification sent
+SUPPRESSED = f"{NAMESPACE}:suppressed"  # counter: second runs stopped by the idempotency key
 RESULT_TTL_S = 600  # keep results 10 minutes: long enough to audit the run
 RETRIES = 3
 BLACKLISTED = "4153518780"  # as in lesson 07: the gateway refuses it
 SUMMARY_KEYS = ("enqueued", "kills", "finished", "failed", "lost", "duplicates")
 
 
-class BlacklistedNumber(Exception):
-    """The phone number may not receive notifications."""
-
-
-def deliver(phone: str, work_s: float) -> str:
+def work_and_notify_once(phone: str, work_s: float) -> str:
     """The drill's job: count the run, work ``work_s / 2``, notify once
     (idempotent), work ``work_s / 2`` more. A kill in the second half makes
     the job run again after the notification was sent: the idempotency key
     stops the second one."""
     job = get_current_job()
     if job is None:
-        raise RuntimeError("deliver() runs inside an RQ job")
+        raise RuntimeError("work_and_notify_once() runs inside an RQ job")
     connection = job.connection
     connection.hincrby(EXECUTIONS, job.id, 1)
     time.sleep(work_s / 2)
     if phone == BLACKLISTED:
         raise BlacklistedNumber(f"Phone number {phone} is blacklisted")
-    sent = notify_once(connection, job.id, job.id, outbox=NOTIFICATIONS, prefix=PREFIX)
+    sent = notify_once(connection, job.id, job.id, outbox=NOTIFICATIONS, prefix=NAMESPACE)
     if not sent:
         connection.incr(SUPPRESSED)
     time.sleep(work_s / 2)
@@ -104,7 +104,7 @@ class Kill:
 def clear(connection: redis.Redis) -> int:
     """Delete every key of the drill (its own, its queue's and its jobs')."""
     recover_abandoned_jobs(queue(QUEUE, connection))  # forget dead workers of a past run
-    return clear_keys(connection, f"{PREFIX}:*", *queue_keys(QUEUE))
+    return clear_keys(connection, f"{NAMESPACE}:*", *queue_keys(QUEUE))
 
 
 def enqueue_jobs(q: Queue, count: int, rng: random.Random, fail_every: int) -> list[str]:
@@ -114,7 +114,7 @@ def enqueue_jobs(q: Queue, count: int, rng: random.Random, fail_every: int) -> l
         phone = BLACKLISTED if fail_every and n % fail_every == 0 else f"415{n:07d}"
         specs.append(
             Queue.prepare_data(
-                "helpers.drill.deliver",
+                "helpers.drill.work_and_notify_once",
                 args=(phone, round(rng.uniform(0.1, 0.5), 3)),
                 job_id=f"{QUEUE}-{n}",
                 retry=Retry(max=RETRIES, enqueue_at_front=True),  # a recovered job goes first
@@ -188,10 +188,10 @@ def run_drill(
         last_check = time.monotonic()
         while True:
             statuses = _statuses(connection, job_ids)
-            done = sum(1 for s in statuses.values() if s in TERMINAL)
+            done = sum(1 for s in statuses.values() if s in FINAL_STATUSES)
             for kill in done_kills:
                 for job_id in kill.held:
-                    if job_id not in kill.finished_after_s and statuses[job_id] in TERMINAL:
+                    if job_id not in kill.finished_after_s and statuses[job_id] in FINAL_STATUSES:
                         kill.finished_after_s[job_id] = round(
                             time.monotonic() - started_at - kill.at_s, 2
                         )
@@ -206,11 +206,9 @@ def run_drill(
                 if busy:
                     victim = rng.choice(sorted(busy, key=lambda w: w.names[0]))
                     time.sleep(rng.uniform(0.0, 0.3))  # a random moment of its work
-                    held = _held(connection, victim)
-                    if held:  # still running a job (the same or its next one): kill
-                        done_kills.append(
-                            _kill(connection, supervisor, victim, held, started_at, echo)
-                        )
+                    kill = _kill_if_running(connection, supervisor, victim, started_at, echo)
+                    if kill is not None:
+                        done_kills.append(kill)
                     continue
             # A safety net, as in production: replace any worker that died on
             # its own, and recover what such a death left behind.
@@ -250,6 +248,29 @@ def run_drill(
     return summary
 
 
+def _kill_if_running(
+    connection: redis.Redis,
+    supervisor: Supervisor,
+    victim: WorkerProcess,
+    started_at: float,
+    echo: Callable[[str], object],
+) -> Kill | None:
+    """:func:`_kill` ``victim`` if its work-horse is running a job, else
+    nothing. RQ records a job as started (``prepare_execution``) just before
+    it forks the work-horse: a kill in that gap would catch a job that never
+    ran. The worker is frozen (SIGSTOP) while we look, so it can neither fork
+    nor reap a work-horse before the kill; it resumes if it is not killed."""
+    os.kill(victim.pid, signal.SIGSTOP)
+    try:
+        held = _held(connection, victim)
+        if held and descendants(victim.pid):
+            return _kill(connection, supervisor, victim, held, started_at, echo)
+        return None
+    finally:
+        if victim.running:
+            os.kill(victim.pid, signal.SIGCONT)
+
+
 def _kill(
     connection: redis.Redis,
     supervisor: Supervisor,
@@ -266,7 +287,7 @@ def _kill(
     recovery_ms = round((time.monotonic() - at) * 1000, 1)
     # A job can end in the instant between reading what the worker held and the kill.
     statuses = _statuses(connection, [j for j in held if j not in recovery.jobs])
-    just_done = sorted(j for j, s in statuses.items() if s in TERMINAL)
+    just_done = sorted(j for j, s in statuses.items() if s in FINAL_STATUSES)
     kill = Kill(name, pids, held, recovery.jobs, recovery_ms, round(at - started_at, 2))
     kill.done_before_kill = just_done
     echo(

@@ -103,15 +103,9 @@ def done_key(notification_id: str, ns: str = NAMESPACE) -> str:
     return f"{ns}:done:{notification_id}"
 
 
-def ids_key(ns: str = NAMESPACE) -> str:
+def notification_ids_key(ns: str = NAMESPACE) -> str:
     """The counter that numbers notifications."""
     return f"{ns}:ids"
-
-
-def fastpath_keys(ns: str = NAMESPACE) -> list[str]:
-    """Glob patterns of this path's own keys, for :func:`helpers.client.clear_keys`
-    (the queue's RQ keys come from :func:`helpers.workers.queue_keys`)."""
-    return [f"{ns}:*"]
 
 
 SEND_SHA = hashlib.sha1(SEND_SCRIPT.encode()).hexdigest()
@@ -138,26 +132,29 @@ def send_notification_batch(
     """Job function: send every notification of ``batch`` not sent before.
 
     ``batch`` is ``{"ns": <namespace>, "items": [{"id", "phoneNumber",
-    "message"}, ...]}`` (optional ``"delay_s"``: simulated provider time per
-    notification, for crash drills). Items are sent in chunks of
-    :data:`CHUNK_SIZE`, one Lua call each; the original's line ``Sending
-    notification to <n>, with message: <m>`` is printed (to the worker's
-    log) for each notification actually sent. Blacklisted numbers are
-    recorded in ``<ns>:failed`` instead. Returns the counts ``sent``,
-    ``already_sent`` (done by an earlier run of this batch) and ``failed``.
+    "message"}, ...]}``, and for crash drills maybe ``"hang_after": N``: a
+    first run stops for ever after its N-th notification, as if the provider
+    stopped answering. Items are sent in chunks of :data:`CHUNK_SIZE`, one
+    Lua call each; the original's line ``Sending notification to <n>, with
+    message: <m>`` is printed (to the worker's log) for each notification
+    actually sent. Blacklisted numbers are recorded in ``<ns>:failed``
+    instead. Returns the counts ``sent``, ``already_sent`` (done by an
+    earlier run of this batch) and ``failed``.
     """
     if connection is None:
         job = get_current_job()
         connection = job.connection if job is not None else redis_connection()
     ns = str(batch.get("ns", NAMESPACE))
     items: list[Mapping[str, Any]] = list(batch["items"])
-    delay_s = float(batch.get("delay_s", 0.0))
-    step = 1 if delay_s > 0 else CHUNK_SIZE
+    hang_after = batch.get("hang_after")
     counts = {"sent": 0, "already_sent": 0, "failed": 0}
-    for start in range(0, len(items), step):
-        chunk = items[start : start + step]
-        if delay_s > 0:
-            time.sleep(delay_s * len(chunk))
+    start = 0
+    while start < len(items):
+        end = start + CHUNK_SIZE
+        if hang_after is not None and start < hang_after < end:
+            end = hang_after  # a chunk ends there
+        chunk = items[start:end]
+        start = end
         allowed = [item for item in chunk if item["phoneNumber"] not in BLACKLISTED_NUMBERS]
         refused = [
             {**item, "error": f"Phone number {item['phoneNumber']} is blacklisted"}
@@ -177,6 +174,9 @@ def send_notification_batch(
                 )
             )
             sys.stdout.flush()
+        if start == hang_after and not counts["already_sent"]:  # a first run: hang
+            while True:  # until killed (or the job's timeout)
+                time.sleep(1)
     return counts
 
 
@@ -191,7 +191,7 @@ def enqueue_notification_batches(
     *,
     batch_size: int = BATCH_SIZE,
     ns: str = NAMESPACE,
-    delay_s: float = 0.0,
+    hang_after: int | None = None,
 ) -> list[Job]:
     """Number ``notifications`` and enqueue them in batches, in one round trip.
 
@@ -201,7 +201,8 @@ def enqueue_notification_batches(
     counter ``<ns>:ids`` (one INCRBY for all); every ``batch_size`` of them
     become one job of :func:`send_notification_batch` with id
     ``<queue>-<first notification id>``, retried up to :data:`MAX_RETRIES`
-    times (safe: a batch is idempotent). Returns the jobs.
+    times (safe: a batch is idempotent). Returns the jobs. ``hang_after``
+    (crash drills): the first batch hangs once that many are sent.
     """
     if not isinstance(notifications, list):
         raise TypeError("Jobs is not an array")
@@ -212,7 +213,7 @@ def enqueue_notification_batches(
     if not notifications:
         return []
     connection = queue.connection
-    last = int(connection.incrby(ids_key(ns), len(notifications)))
+    last = int(connection.incrby(notification_ids_key(ns), len(notifications)))
     first = last - len(notifications) + 1
     items = [
         {"id": str(first + i), "phoneNumber": n["phoneNumber"], "message": n["message"]}
@@ -222,8 +223,8 @@ def enqueue_notification_batches(
     datas = []
     for start in range(0, len(items), batch_size):
         batch: dict[str, Any] = {"ns": ns, "items": items[start : start + batch_size]}
-        if delay_s > 0:
-            batch["delay_s"] = delay_s
+        if hang_after is not None and start == 0:
+            batch["hang_after"] = hang_after
         datas.append(
             Queue.prepare_data(
                 JOB_FUNCTION,

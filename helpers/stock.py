@@ -8,7 +8,8 @@ nothing was reserved yet: the initial quantity).
 Reserving one unit must read the stock and write it back. Done as two
 commands, as the original did, two clients can read the same stock and both
 confirm the last unit: :func:`reserve_stock_naive` keeps that flaw, only to
-show it. Two ways make the read and the write one step:
+show it (with a pause, :data:`NAIVE_GAP_S`, between the two, so that it
+always shows). Two ways make the read and the write one step:
 
 - :func:`reserve_stock` (the course's choice): a Lua script that Redis runs
   as one command, so no other command runs between its read and its write.
@@ -19,13 +20,15 @@ show it. Two ways make the read and the write one step:
   wrote the key in between, and we retry. Three round trips at least, and
   under contention many retries: correct, but slower.
 
-Every function has an ``_async`` twin for ``redis.asyncio`` clients (used by
-the HTTP service, :mod:`helpers.api`).
+What the HTTP service (:mod:`helpers.api`) calls has an ``_async`` twin for
+``redis.asyncio`` clients.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import TypedDict
 
@@ -221,13 +224,12 @@ def reset_stock(client: redis.Redis, item_id: int | None = None) -> None:
     client.mset({item_key(p["itemId"]): p["initialAvailableQuantity"] for p in products})
 
 
-async def reset_stock_async(client: redis.asyncio.Redis, item_id: int | None = None) -> None:
-    """The asyncio twin of :func:`reset_stock`."""
-    products = PRODUCTS if item_id is None else (_product(item_id),)
-    await client.mset({item_key(p["itemId"]): p["initialAvailableQuantity"] for p in products})
-
-
 # --- the original's two steps, kept only to show the race -----------------
+
+NAIVE_GAP_S = 0.02
+"""The naive versions' pause between their read and their write: it widens the
+window the race needs, so overlapping requests always oversell (a real service
+has such a gap too: a network hop, other work)."""
 
 
 def get_current_reserved_stock_by_id(client: redis.Redis, item_id: int) -> int:
@@ -250,15 +252,17 @@ def reserve_stock_naive(client: redis.Redis, item_id: int) -> bool:
     left = get_current_reserved_stock_by_id(client, item_id)
     if left < 1:
         return False
+    time.sleep(NAIVE_GAP_S)  # widens the window the race needs (a network hop)
     reserve_stock_by_id(client, item_id, left - 1)
     return True
 
 
 async def reserve_stock_naive_async(client: redis.asyncio.Redis, item_id: int) -> bool:
     """The asyncio twin of :func:`reserve_stock_naive` (as flawed). While it
-    awaits the read, the event loop runs other requests' reads."""
+    awaits, the event loop runs other requests' reads."""
     left = await current_quantity_async(client, item_id)
     if left < 1:
         return False
+    await asyncio.sleep(NAIVE_GAP_S)  # widens the window the race needs (a network hop)
     await client.set(item_key(item_id), left - 1)
     return True

@@ -111,7 +111,7 @@ def test_workers_send_every_notification_exactly_once(r) -> None:
     jobs = fastpath.enqueue_notification_batches(q, notifications(500), batch_size=50, ns=NS)
     with start_worker("test_fastpath_workers", worker_class="simple", concurrency=2) as workers:
         wait_for(lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in jobs))
-        log = workers.read_log()
+        log = workers.output()
     assert fastpath.sent_ids(r, NS) == {str(i): 1 for i in range(1, 501)}
     assert sum(j.return_value()["sent"] for j in jobs) == 500
     assert log.count("Sending notification to ") == 500
@@ -119,21 +119,18 @@ def test_workers_send_every_notification_exactly_once(r) -> None:
 
 def test_sigkill_mid_batch_then_recovery_loses_and_repeats_nothing(r) -> None:
     q = queue("test_fastpath_crash")
-    # 10 batches of 20; each notification takes 10 ms to "send", so a batch
-    # takes about 0.2 s and the kill below lands in the middle of one.
+    # 10 batches of 20; the first one's first run hangs after its 7th notification.
     jobs = fastpath.enqueue_notification_batches(
-        q, notifications(200), batch_size=20, ns=NS, delay_s=0.01
+        q, notifications(200), batch_size=20, ns=NS, hang_after=7
     )
     assert all(job.retries_left == fastpath.MAX_RETRIES for job in jobs)
     worker = start_worker("test_fastpath_crash", worker_class="simple")
-    try:
-        wait_for(lambda: fastpath.sent_count(r, NS) >= 30, step=0.001)
-    finally:
-        crash(worker)  # SIGKILL: no chance to finish or clean up
-    sent_before = fastpath.sent_count(r, NS)
-    assert sent_before % 20 != 0, "the kill should land mid-batch"
+    wait_for(lambda: fastpath.sent_count(r, NS) >= 7, step=0.001)
+    crash(worker)  # SIGKILL, mid-batch: no chance to finish or clean up
+    assert fastpath.sent_count(r, NS) == 7  # it hung there: nothing sent after
+    assert fastpath.sent_ids(r, NS) == {str(i): 1 for i in range(1, 8)}
     abandoned = q.started_job_registry.get_job_ids(cleanup=False)
-    assert len(abandoned) == 1
+    assert abandoned == [jobs[0].id]
     assert q.fetch_job(abandoned[0]).get_status() == JobStatus.STARTED
 
     # Lesson 12's recovery: the dead worker's batch goes back on the queue.
@@ -142,12 +139,23 @@ def test_sigkill_mid_batch_then_recovery_loses_and_repeats_nothing(r) -> None:
     assert q.started_job_registry.get_job_ids(cleanup=False) == []
     assert abandoned[0] in q.job_ids
 
-    with start_worker("test_fastpath_crash", worker_class="simple"):
+    with start_worker("test_fastpath_crash", worker_class="simple"):  # the retry does not hang
         wait_for(lambda: all(j.get_status(refresh=True) == JobStatus.FINISHED for j in jobs))
     # Every notification sent exactly once: none lost, none sent twice.
     assert fastpath.sent_ids(r, NS) == {str(i): 1 for i in range(1, 201)}
-    retried = q.fetch_job(abandoned[0]).return_value()
-    assert retried["already_sent"] == sent_before % 20 and retried["sent"] == 20 - sent_before % 20
+    assert jobs[0].return_value() == {"sent": 13, "already_sent": 7, "failed": 0}
+    assert [j.return_value()["sent"] for j in jobs[1:]] == [20] * 9
+
+
+def test_only_the_first_batch_carries_hang_after(r) -> None:
+    q = queue("test_fastpath_enqueue")
+    jobs = fastpath.enqueue_notification_batches(
+        q, notifications(30), batch_size=10, ns=NS, hang_after=3
+    )
+    batches = [
+        Job.fetch(j.id, connection=q.connection, serializer=q.serializer).args[0] for j in jobs
+    ]
+    assert [b.get("hang_after") for b in batches] == [3, None, None]
 
 
 def test_without_the_done_marks_a_retried_batch_would_send_twice(r) -> None:

@@ -89,14 +89,10 @@ def test_rush_button_atomic_confirms_exactly_what_was_available(
 def test_rush_button_naive_oversells(panel: StockPanel, r: redis.Redis) -> None:
     panel.rush_product.value = 1
     panel.rush_mode.value = NAIVE
-    for _ in range(5):  # a race: bounded retries, though one is enough in practice
-        panel.reset_button.click()
-        panel.rush_button.click()
-        assert panel.last_rush is not None
-        if panel.last_rush.oversold:
-            break
+    panel.reset_button.click()
+    panel.rush_button.click()
     result = panel.last_rush
-    assert result.naive and result.available == 4
+    assert result is not None and result.naive and result.available == 4
     assert result.confirmed > 4 and result.oversold == result.confirmed - 4
     assert f"<b>{result.confirmed}</b> confirmed vs <b>4</b> available" in panel.rush_result.value
 
@@ -128,6 +124,6 @@ def test_model_through_the_http_service(r: redis.Redis) -> None:
         assert (result.confirmed, result.available, result.left) == (5, 5, 0)
         model.reset()
         naive = model.rush(1, 300, naive=True)
-        assert naive.available == 4 and naive.confirmed >= 4
+        assert naive.available == 4 and naive.confirmed > 4
     with pytest.raises(stock.ProductNotFound):
         model.rush(9)
