@@ -30,6 +30,8 @@ from browser import (
     widget,
 )
 
+from helpers.job_events import shown_id
+
 # The fixtures, from the infrastructure module (pytest finds them by name here).
 jupyter_lab = browser.jupyter_lab
 chromium = browser.chromium
@@ -66,7 +68,7 @@ def _job_ids(r: redis.Redis) -> set[str]:
 def _job_bar(page, panel, job_id: str):
     """The progress bar row of ``job_id`` in the job panel."""
     # Locators inside filter(has=...) are relative to the row: built from the page.
-    label = page.locator(".widget-label").get_by_text(f"{job_id} ")
+    label = page.locator(".widget-label").get_by_text(f"Job {shown_id(job_id)} ")
     return (
         panel.locator(".widget-hbox")
         .filter(has=label)
@@ -101,17 +103,19 @@ def test_job_panel_enqueues_and_shows_progress(
         status.wait_for()
         new = sorted(_job_ids(r) - before, key=lambda i: int(i.rsplit("-", 1)[1]))
         assert len(new) == 3, f"Enqueue should create 3 jobs in Redis, got {new}"
-        assert all(job_id in status.inner_text() for job_id in new)
+        assert status.inner_text().endswith(", ".join(shown_id(job_id) for job_id in new))
         assert set(new) <= set(r.lrange(f"rq:queue:{JOB_QUEUE}", 0, -1)), "not on the queue"
         for job_id in new:
-            _job_bar(page, panel, job_id).get_by_text(f"{job_id} 4153518743: queued 0%").wait_for()
+            _job_bar(page, panel, job_id).get_by_text(
+                f"Job {shown_id(job_id)} 4153518743: queued 0%"
+            ).wait_for()
             assert progress_fraction(_job_bar(page, panel, job_id)) == 0
         screenshot(page, artifacts_dir, "07-job-panel-queued")
 
         button(page, "Start workers").click()
         for job_id in new:
             _job_bar(page, panel, job_id).get_by_text(
-                f"{job_id} 4153518743: finished 100%"
+                f"Job {shown_id(job_id)} 4153518743: finished 100%"
             ).wait_for()
             assert progress_fraction(_job_bar(page, panel, job_id)) == pytest.approx(1.0, abs=0.02)
             assert r.hget(f"rq:job:{job_id}", "status") == "finished"

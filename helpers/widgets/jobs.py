@@ -36,7 +36,7 @@ import ipywidgets as widgets
 import redis
 from rq.job import Job, JobStatus
 
-from helpers.job_events import job_number
+from helpers.job_events import job_number, shown_id
 from helpers.notifications import (
     PROGRESS_QUEUE,
     create_push_notifications_jobs,
@@ -290,7 +290,8 @@ class JobPanel(RefreshingPanel):
     def _on_enqueue(self, _button: widgets.Button) -> None:
         jobs = self.model.enqueue(self.phone.value, self.message.value, self.count.value)
         self.update()
-        self.status.value = f"Enqueued {len(jobs)} job(s): {', '.join(j.id for j in jobs)}"
+        numbers = ", ".join(shown_id(j.id) for j in jobs)
+        self.status.value = f"Enqueued {len(jobs)} job(s): {numbers}"
 
     def _on_start(self, _button: widgets.Button) -> None:
         self.model.start_workers(self.concurrency.value)
@@ -324,7 +325,9 @@ class JobPanel(RefreshingPanel):
                 bar.value = row.progress
                 bar.bar_style = {"finished": "success", "failed": "danger"}.get(row.status, "info")
                 label = self._labels[row.job_id]
-                label.value = f"{row.job_id} {row.phone_number}: {row.status} {row.progress}%"
+                label.value = (
+                    f"Job {shown_id(row.job_id)} {row.phone_number}: {row.status} {row.progress}%"
+                )
                 rows.append(widgets.HBox([bar, label]))
             shown = {row.job_id for row in state.jobs}
             for gone in set(self._bars) - shown:
@@ -333,7 +336,7 @@ class JobPanel(RefreshingPanel):
             self.jobs_box.children = rows
             if state.failed:
                 items = "".join(
-                    f"<tr><td>{html.escape(r.job_id)}</td><td>{html.escape(r.phone_number)}</td>"
+                    f"<tr><td>{html.escape(shown_id(r.job_id))}</td><td>{html.escape(r.phone_number)}</td>"
                     f"<td>{html.escape(r.error or '')}</td></tr>"
                     for r in state.failed
                 )
