@@ -220,6 +220,7 @@ class BackgroundProcess:
         """Graceful stop: SIGTERM (a worker finishes its job, a service its
         requests), then :meth:`kill` if it has not exited after ``timeout``
         seconds. Returns the exit code."""
+        atexit.unregister(self._stop_at_exit)  # nothing left to do at exit
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
@@ -232,6 +233,7 @@ class BackgroundProcess:
     def kill(self) -> list[int]:
         """Hard stop, as when a machine dies: SIGKILL to the process and every
         process below it; nothing is cleaned up. Returns the pids killed."""
+        atexit.unregister(self._stop_at_exit)
         killed = kill_tree(self.process.pid)
         self.process.wait()
         return killed
