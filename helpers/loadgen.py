@@ -6,7 +6,13 @@ connection, like ``wrk``), for a bounded time and a bounded number of
 requests. Raw sockets and ``asyncio.Protocol`` (with uvloop when installed)
 keep the generator's own cost small, so what it measures is mostly the
 server. Responses are counted by status and by body, so a load run also
-says, for instance, how many reservations were confirmed.
+says, for instance, how many reservations were confirmed and how many refused.
+
+It is one process on one event loop, the counterpart of ``wrk -t1`` (one
+thread); being Python, it spends more CPU per request than ``wrk`` does, and
+on a small machine that CPU is taken from the server it loads
+(:mod:`helpers.bench` measures both). Like ``wrk``, it counts from the first
+request unless given a warm-up.
 
 From Python::
 

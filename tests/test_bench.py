@@ -25,6 +25,13 @@ REQUIRED = [
     "pubsub_p99_ms",
     "http_reserve_per_s_16",
     "http_reserve_per_s_64",
+    "http_list_per_s_16",
+    "http_list_per_s_64",
+    "redis_cpu_us_per_ping",
+    "redis_cpu_us_per_job",
+    "redis_cpu_us_per_notification",
+    "http_service_cpu_us_per_request",
+    "http_redis_cpu_us_per_request",
 ]
 
 
@@ -51,8 +58,27 @@ def test_cli_json_quick_measures_everything_and_cleans_up(r) -> None:
     for key in ("rq_enqueue_many_per_s", "raw_queue_pipelined_per_s", "rq_process_simple_per_s"):
         assert key in figures
     assert all(v == 0 for v in results["checks"].values()), results["checks"]
-    for check in ("http_oversell", "notifications_lost", "notifications_duplicated"):
+    for check in (
+        "http_oversell",
+        "http_race_unsold",
+        "http_confirmed_not_taken",
+        "notifications_lost",
+        "notifications_duplicated",
+    ):
         assert check in results["checks"]
+    # Like for like with the original: one service process; the multi-process row apart.
+    http = results["details"]["http"]
+    assert http["service_processes"] == 1 and http["loadgen_processes"] == 1
+    assert http["multi_processes"] == 2 and "http_reserve_x2_per_s_64" in figures
+    assert http["race"] == {"requests": 200, "stock": 10, "confirmed": 10}
+    for connections in (16, 64):
+        load = http["loads"][f"http_reserve_per_s_{connections}"]
+        assert load["confirmed"] == 10 and load["refused"] == load["requests"] - 10
+    rows = bench.comparison_rows(results)
+    assert all(row["this_run"] is not None for row in rows)
+    assert {r["what"] for r in rows if not r["like_for_like"]} >= {
+        bench.COURSE_ONLY["notifications_per_s"][0]
+    }
     assert results["meta"]["quick"] is True and results["meta"]["cpus"] >= 1
     assert results["samples"]["pubsub_latency_ms"]
     # Cleaned up; the service's keys restored; nothing else touched.
@@ -71,6 +97,8 @@ def test_only_some_groups(r) -> None:
     assert figures == {
         "redis_ping_per_s",
         "redis_ping_pipelined_per_s",
+        "redis_cpu_us_per_ping",
+        "redis_cpu_us_per_ping_pipelined",
         "raw_queue_per_s",
         "raw_queue_reliable_per_s",
         "raw_queue_pipelined_per_s",
@@ -80,6 +108,9 @@ def test_only_some_groups(r) -> None:
     assert len(lines) == len(figures) and lines[0].split()[0] == "redis_ping_per_s"
     table = bench.format_table(results)
     assert "raw_queue_pipelined_per_s" in table and "checks: raw_queue_lost 0" in table
+    ping_only = bench.format_table(results, groups=["ping"])
+    assert "redis_cpu_us_per_ping" in ping_only and "raw_queue_per_s" not in ping_only
+    assert results["meta"]["figure_groups"]["raw_queue_per_s"] == "raw"
 
 
 def test_unknown_group_is_refused(r) -> None:
@@ -142,3 +173,57 @@ def test_trace_counts_the_fast_path_per_notification(r, redis_server) -> None:
     # Inside the script: one SET NX and one RPUSH per notification.
     assert traced["lua_commands_per_notification"] == 2.0
     assert 0 < traced["round_trips_per_notification"] < 1
+
+
+def test_original_figures_name_a_figure_doing_the_same_work() -> None:
+    for name, figure in bench.ORIGINAL_FIGURES.items():
+        assert figure.processes.startswith("1 Node process"), name
+        assert figure.how and figure.unit and figure.course_processes, name
+        if figure.course_key is not None:  # a rate the bench measures, described
+            assert bench.describe(figure.course_key), (name, figure.course_key)
+    # Batches are never set against single jobs: the fast path has a row of its own.
+    keys = {f.course_key for f in bench.ORIGINAL_FIGURES.values()}
+    assert "notifications_per_s" not in keys and "notifications_per_s" in bench.COURSE_ONLY
+    # The like-for-like HTTP rows are the one-process figures.
+    assert {"http_reserve_per_s_16", "http_reserve_per_s_64"} <= keys
+    assert not any(key and "_x" in key and key.startswith("http") for key in keys)
+    text = bench.format_original()
+    for provenance in ("2-core CI machine", "wrk -t1", "5 s", "2026-11-28", "2026-12-01"):
+        assert provenance in text
+    for version in ("Node 20", "Express 4", "kue 0.11", "redis client 2.8", "Redis 6.2"):
+        assert version in text
+    assert "7,600–10,400" in text and "~1,200" in text and " 200  of 200" in text
+
+
+def test_comparison_without_a_run_says_not_measured() -> None:
+    rows = bench.comparison_rows({"rq_enqueue_per_s": 500.0})
+    by_what = {row["what"]: row for row in rows}
+    assert by_what["jobs enqueued"]["this_run"] == 500.0
+    assert by_what["jobs enqueued"]["original"] == "~5,900"
+    assert all(row["this_run"] is None for row in rows if row["what"] != "jobs enqueued")
+    assert "this run only" not in bench.format_comparison({"rq_enqueue_per_s": 500.0})
+
+
+def test_counting_client_counts_a_pipeline_once_with_or_without_a_transaction(
+    redis_server,
+) -> None:
+    client, writes = bench.counting_client(redis_server.url, decode_responses=True)
+    try:
+        client.ping()  # the connection's handshake is not counted, the PING is
+        assert writes.count == 1
+        for transaction in (True, False):
+            before = writes.count
+            with client.pipeline(transaction=transaction) as pipe:
+                for i in range(10):
+                    pipe.rpush("counted", i)
+                pipe.execute()
+            assert writes.count - before == 1, transaction
+        before = writes.count
+        for i in range(5):
+            client.rpush("counted", i)
+        assert writes.count - before == 5
+        assert client.llen("counted") == 25
+    finally:
+        client.delete("counted")
+        client.close()
+        client.connection_pool.disconnect()
