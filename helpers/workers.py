@@ -6,7 +6,7 @@ still names the function to call, by dotted path, and RQ imports and calls
 it: JSON alone does not stop a job naming ``os.system``. So the course's
 workers run only allow-listed functions (:mod:`helpers.allowlist`) and fail
 any other job with the reason; who may write to Redis at all is Redis's
-side (ACL users, ``requirepass``, TLS: lesson 12).
+side (ACL users, ``requirepass``, TLS: lesson 13).
 
 Workers are separate processes that log to files under
 :func:`helpers.server.logs_dir`. From Python::

@@ -1,32 +1,42 @@
-"""Lesson 12's reliability helpers, proved with real workers, real kills and a
-real Redis restart: retries, failed registry, timeouts, graceful shutdown,
-crashes and recovery, idempotency, monitoring, security."""
+"""The reliability helpers of lessons 12 and 13, proved with real workers,
+real kills and a real Redis restart: retries, failed registry, timeouts,
+graceful shutdown, crashes and recovery (and the worker-alive rule it rests
+on), idempotency, monitoring, security."""
 
 from __future__ import annotations
 
 import os
 import pickle
+import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import zlib
+from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
-from rq import Retry
+from packaging.specifiers import SpecifierSet
+from rq import Retry, Worker
 from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
+from rq.utils import utcformat
 from waiting import wait_for
 
 from helpers import reliability
 from helpers.client import NOT_CONNECTED, RedisUnavailable, connect
+from helpers.processes import descendants, pid_running
 from helpers.reliability import (
     EXECUTIONS,
     OUTBOX,
+    TESTED_RQ_VERSIONS,
     HarmlessPayload,
     Supervisor,
     abandoned_after_s,
@@ -37,9 +47,9 @@ from helpers.reliability import (
     notify_naively,
     notify_once,
     orphans_key,
-    pid_running,
     recover_abandoned_jobs,
     registry_counts,
+    release,
     rq_info,
     start_dashboard,
     throwaway_server,
@@ -80,7 +90,7 @@ def test_a_job_that_keeps_raising_is_retried_then_failed_with_its_traceback(r) -
     assert job.id in FailedJobRegistry(queue=q)
     text = failure_text(job)
     assert text.startswith("Traceback (most recent call last):")
-    assert "helpers.reliability.GatewayUnavailable: gateway unavailable (attempt 3)" in text
+    assert "helpers.reliability.jobs.GatewayUnavailable: gateway unavailable (attempt 3)" in text
 
 
 def test_retry_intervals_wait_in_the_scheduled_registry(r) -> None:
@@ -91,15 +101,26 @@ def test_retry_intervals_wait_in_the_scheduled_registry(r) -> None:
         # RQ 3 writes the SCHEDULED status one round trip before it adds the job to the
         # registry (Job.retry), so wait for both to hold together: they do for ~2 s.
         scheduled = ScheduledJobRegistry(queue=q)
-        wait_for(lambda: status(job) == JobStatus.SCHEDULED and job.id in scheduled)
+        due = {"at": None}  # the job's score there: when the retry may run
+
+        def waiting_in_the_registry() -> bool:
+            due["at"] = r.zscore(scheduled.key, job.id)  # read once: it leaves when due
+            return due["at"] is not None and status(job) == JobStatus.SCHEDULED
+
+        wait_for(waiting_in_the_registry)
         wait_for(lambda: status(job) == JobStatus.FINISHED)
-    assert reliability.attempt_gaps(redis_connection(), "t3")[0] >= 2
+    first, second = (float(t) for t in r.lrange(attempts_key("t3"), 0, -1))
+    # RQ schedules in whole seconds: due = the failure's time + 2 s, truncated,
+    # so more than 1 s after the first attempt (its time is rounded to the ms);
+    # the retry runs no earlier. The gap itself can be anything from 1 to 3 s.
+    assert due["at"] > first + 0.999
+    assert second >= due["at"]
 
 
 def test_requeue_after_fixing_the_cause(r) -> None:
     q = queue("rel_requeue")
     r.sadd(blocked_key(), "4153518780")
-    job = q.enqueue("helpers.reliability.deliver", "4153518780", "hello")
+    job = q.enqueue("helpers.reliability.send_unless_blocked", "4153518780", "hello")
     with start_worker("rel_requeue", worker_class="simple"):
         wait_for(lambda: status(job) == JobStatus.FAILED)
         assert "GatewayRejected: Phone number 4153518780 is blacklisted" in failure_text(job)
@@ -110,9 +131,9 @@ def test_requeue_after_fixing_the_cause(r) -> None:
     assert job.id not in FailedJobRegistry(queue=q)
 
 
-def test_a_job_over_its_timeout_is_stopped_and_failed(r) -> None:
+def test_a_job_over_its_timeout_is_stopped_and_failed(r, tmp_path) -> None:
     q = queue("rel_timeout")
-    job = q.enqueue("time.sleep", 30, job_timeout=1)
+    job = q.enqueue("helpers.reliability.hold_until", str(tmp_path / "never"), 30, job_timeout=1)
     with start_worker("rel_timeout"):
         wait_for(lambda: status(job) == JobStatus.FAILED)
     assert "JobTimeoutException: Task exceeded maximum timeout value (1 seconds)" in failure_text(
@@ -136,19 +157,23 @@ def _notification(q, seconds: float, **options) -> Job:
 
 def test_sigterm_lets_the_running_job_finish(r) -> None:
     q = queue("rel_sigterm")
-    job = _notification(q, 1.5)
+    job = _notification(q, 60)
     worker = start_worker("rel_sigterm")
-    wait_for(lambda: r.exists(idempotency_key("n-1")))  # the job is mid-way
-    assert worker.stop(timeout=30) == 0
+    wait_for(lambda: r.exists(idempotency_key("n-1")))  # the job is mid-way: it holds
+    worker.process.terminate()  # SIGTERM
+    worker.wait_for_output(lambda lines: any("warm shut down requested" in x for x in lines))
+    assert worker.running and status(job) == JobStatus.STARTED  # it waits for the job
+    release(r, "n-1")
+    assert worker.wait(timeout=30) == 0
     assert status(job) == JobStatus.FINISHED
     assert r.hget(EXECUTIONS, job.id) == "1"
     assert r.llen(OUTBOX) == 1
-    assert "warm shut down requested" in worker.read_log()
+    assert "warm shut down requested" in worker.output()
 
 
 def test_crash_kills_the_work_horse_too_and_the_job_is_left_started(r) -> None:
     q = queue("rel_crash")
-    job = _notification(q, 30)
+    job = _notification(q, 60)
     worker = start_worker("rel_crash")
     wait_for(lambda: r.exists(idempotency_key("n-1")))
     pids = crash(worker)
@@ -160,23 +185,25 @@ def test_crash_kills_the_work_horse_too_and_the_job_is_left_started(r) -> None:
     assert abandoned_after_s(q, job.id) > 50
 
 
-def test_killing_the_process_group_alone_leaves_the_work_horse_running(r) -> None:
+def test_killing_the_process_group_alone_leaves_the_work_horse_running(r, tmp_path) -> None:
     """Why kill()/crash() look for work-horses: RQ gives each its own process group."""
     q = queue("rel_orphan_horse")
-    job = q.enqueue("time.sleep", 1.0)
+    gate = tmp_path / "gate"
+    job = q.enqueue("helpers.reliability.hold_until", str(gate), 60)
     worker = start_worker("rel_orphan_horse")
-    wait_for(lambda: status(job) == JobStatus.STARTED)
+    wait_for(lambda: status(job) == JobStatus.STARTED and descendants(worker.pid))  # forked
     os.killpg(worker.pid, signal.SIGKILL)
     worker.process.wait()
+    gate.touch()
     wait_for(lambda: status(job) == JobStatus.FINISHED)  # the orphaned work-horse finished it
 
 
 def test_recovered_job_runs_again_but_notifies_once(r) -> None:
     q = queue("rel_recover")
-    job = _notification(q, 3, retry=Retry(max=2))  # notifies, then works 3 s
+    job = _notification(q, 60, retry=Retry(max=2))  # notifies, then holds until released
     worker = start_worker("rel_recover")
     wait_for(lambda: r.exists(idempotency_key("n-1")))
-    crash(worker)
+    assert len(crash(worker)) == 2  # the worker, and the work-horse holding the job
     recovery = recover_abandoned_jobs(q)
     assert recovery.requeued == [job.id]
     assert recovery.dead_workers == worker.names
@@ -184,6 +211,7 @@ def test_recovered_job_runs_again_but_notifies_once(r) -> None:
     assert q.get_job_ids() == [job.id]
     job.refresh()
     assert job.retries_left == 1
+    release(r, "n-1")  # let the second run finish its work
     with start_worker("rel_recover"):
         wait_for(lambda: status(job) == JobStatus.FINISHED)
     assert r.hget(EXECUTIONS, job.id) == "2"  # at-least-once: it ran twice
@@ -197,9 +225,9 @@ def test_recovered_job_runs_again_but_notifies_once(r) -> None:
 
 def test_abandoned_job_without_retries_is_failed_as_abandoned(r) -> None:
     q = queue("rel_abandoned")
-    job = _notification(q, 30)
+    job = _notification(q, 60)
     worker = start_worker("rel_abandoned")
-    wait_for(lambda: status(job) == JobStatus.STARTED)
+    wait_for(lambda: r.exists(idempotency_key("n-1")))
     crash(worker)
     recovery = recover_abandoned_jobs(q)
     assert recovery.failed == [job.id] and recovery.requeued == []
@@ -210,12 +238,14 @@ def test_abandoned_job_without_retries_is_failed_as_abandoned(r) -> None:
 
 def test_recovery_leaves_jobs_of_live_workers_alone(r) -> None:
     q = queue("rel_live")
-    job = _notification(q, 1.0, retry=Retry(max=2))
+    job = _notification(q, 60, retry=Retry(max=2))
     with start_worker("rel_live") as worker:
-        wait_for(lambda: status(job) == JobStatus.STARTED)
+        wait_for(lambda: r.exists(idempotency_key("n-1")))  # running, and holding
         recovery = recover_abandoned_jobs(q, orphan_grace_s=0)
         assert recovery.jobs == [] and recovery.dead_workers == []
         assert worker_alive(redis_connection(), worker.names[0])
+        assert status(job) == JobStatus.STARTED
+        release(r, "n-1")
         wait_for(lambda: status(job) == JobStatus.FINISHED)
     assert r.hget(EXECUTIONS, job.id) == "1"
 
@@ -249,21 +279,99 @@ def test_leftovers_of_finished_jobs_are_dropped_from_the_intermediate_list(r) ->
     assert status(job) == JobStatus.FINISHED
 
 
-def test_worker_alive_judges_by_pid_here_and_by_heartbeat_elsewhere(r) -> None:
+def _rq_time(seconds_ago: float) -> str:
+    """A time stamp as RQ writes them (``utcformat``), ``seconds_ago`` in the past."""
+    return utcformat(datetime.now(timezone.utc) - timedelta(seconds=seconds_ago))
+
+
+def test_worker_alive_judges_by_pid_here_and_by_registration_elsewhere(r) -> None:
     conn = redis_connection()
-    conn.hset("rq:worker:me", mapping={"pid": os.getpid(), "hostname": socket.gethostname()})
+    here = socket.gethostname()
+    conn.hset("rq:worker:me", mapping={"pid": os.getpid(), "hostname": here, "birth": _rq_time(0)})
     assert worker_alive(conn, "me")
     dead = start_worker("rel_alive", worker_class="simple")
     name = dead.names[0]
     dead.kill()
     assert not worker_alive(conn, name)
     assert not worker_alive(conn, "never-existed")
-    stale = "2000-01-01T00:00:00.000000Z"
-    conn.hset("rq:worker:far", mapping={"pid": 1, "hostname": "elsewhere", "last_heartbeat": stale})
-    assert not worker_alive(conn, "far")
-    fresh = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-    conn.hset("rq:worker:far", "last_heartbeat", fresh)
+    # Elsewhere, RQ's own rule: alive while the registration lives, however old its
+    # heartbeat (an idle worker beats once per wait for work: up to 405 s by default).
+    far = {
+        "pid": 1,
+        "hostname": "elsewhere",
+        "birth": _rq_time(3600),
+        "last_heartbeat": _rq_time(400),
+    }
+    conn.hset("rq:worker:far", mapping=far)
+    conn.expire("rq:worker:far", 80)
     assert worker_alive(conn, "far")
+    conn.hset("rq:worker:far", "death", _rq_time(0))  # RQ's register_death
+    assert not worker_alive(conn, "far")
+    conn.hdel("rq:worker:far", "death")
+    conn.pexpire("rq:worker:far", 1)  # no heartbeat in time: the key expires
+    wait_for(lambda: not conn.exists("rq:worker:far"))
+    assert not worker_alive(conn, "far")
+
+
+def test_an_idle_live_worker_is_never_judged_dead(r) -> None:
+    q = queue("rel_idle")
+    conn = redis_connection()
+    with start_worker("rel_idle", worker_class="simple") as worker:
+        key = f"rq:worker:{worker.names[0]}"
+        wait_for(lambda: r.hget(key, "state") == "idle")
+        # RQ 3: an idle worker waits up to worker_ttl - 15 s for a job, heartbeats
+        # after the wait, and its key outlives the wait (worker_ttl + 60 s).
+        assert r.ttl(key) > Worker([q], connection=conn).dequeue_timeout + 15
+        # Late in such a wait its last heartbeat is minutes old: still alive, here...
+        conn.hset(key, "last_heartbeat", _rq_time(400))
+        assert worker_alive(conn, worker.names[0])
+        # ... and seen from another machine (no pid to ask there).
+        conn.hset(key, "hostname", "elsewhere")
+        assert worker_alive(conn, worker.names[0])
+        recovery = recover_abandoned_jobs(q, orphan_grace_s=0)
+        assert recovery.dead_workers == [] and r.exists(key)
+        job = q.enqueue("operator.add", 2, 2)
+        wait_for(lambda: status(job) == JobStatus.FINISHED)  # it was alive all along
+
+
+def test_a_reused_pid_does_not_keep_a_dead_workers_job_stuck(r) -> None:
+    q = queue("rel_reused_pid")
+    job = _notification(q, 60, retry=Retry(max=1))
+    worker = start_worker("rel_reused_pid")
+    name = worker.names[0]
+    wait_for(lambda: r.exists(idempotency_key("n-1")))
+    crash(worker)
+    # The dead worker's pid now belongs to a process started after the worker's birth.
+    impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        conn = redis_connection()
+        conn.hset(f"rq:worker:{name}", mapping={"pid": impostor.pid, "birth": _rq_time(60)})
+        assert pid_running(impostor.pid)
+        assert not worker_alive(conn, name)
+        recovery = recover_abandoned_jobs(q)
+        assert recovery.requeued == [job.id] and recovery.dead_workers == [name]
+        assert status(job) == JobStatus.QUEUED
+    finally:
+        impostor.kill()
+        impostor.wait()
+
+
+def test_recovery_is_tested_with_the_installed_rq() -> None:
+    """recover_abandoned_jobs edits RQ's private keys: a new RQ must be checked first."""
+    installed = version("rq")
+    major_minor = ".".join(installed.split(".")[:2])
+    assert major_minor in TESTED_RQ_VERSIONS, (
+        f"RQ {installed} is installed, but helpers/reliability/recovery.py is tested with RQ "
+        f"{', '.join(TESTED_RQ_VERSIONS)} only: it edits RQ's private keys and relies on its "
+        "heartbeat timings. Re-read rq/registry.py (StartedJobRegistry.cleanup), "
+        "rq/executions.py, rq/intermediate_queue.py and rq/worker/base.py (heartbeat, "
+        "dequeue_timeout, register_death), run this file's recovery tests, then add "
+        f"{major_minor!r} to TESTED_RQ_VERSIONS."
+    )
+    # ... and every tested version is one that pyproject.toml lets pip install.
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    pinned = SpecifierSet(re.search(r'"rq([<>=~!][^"]*)"', pyproject)[1])
+    assert all(f"{v}.0" in pinned for v in TESTED_RQ_VERSIONS), (str(pinned), TESTED_RQ_VERSIONS)
 
 
 # --- idempotency -------------------------------------------------------------------------
@@ -321,7 +429,7 @@ def test_idle_workers_reconnect_after_a_redis_restart(private_redis, tmp_path, c
         assert "Connection refused" in lines[0]
         # Stay down until the worker reports the lost connection (its command channel
         # or its dequeue): redis-py's own quick retries hide a restart within ~2 s.
-        wait_for(lambda: "could not connect to Redis instance" in worker.read_log(), timeout=60)
+        wait_for(lambda: "could not connect to Redis instance" in worker.output(), timeout=60)
         assert worker.running
         start_server(tmp_path, port=private_redis.port, persistence=True)
         job = queue("rel_restart_idle").enqueue("operator.add", 2, 3)
