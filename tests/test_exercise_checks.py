@@ -1,4 +1,4 @@
-"""The exercise checker's three verdicts, sync and async; and lesson 13's
+"""The exercise checker's three verdicts, sync and async; and the throughput lesson's
 round-trip check, which must accept both pipeline forms and nothing else."""
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ def test_async_verdicts(capsys) -> None:
     assert lines[0] == "✓ aex: correct" and lines[1].startswith("◻ aex")
 
 
-# ------------------------------------------- lesson 13, exercise 2: round trips
+# ------------------------------- the throughput lesson (14), exercise 2: round trips
 
 
-def _lesson13_push_check(r, push_all) -> str:
-    """Run lesson 13's own check cell for exercise 2 against ``push_all``; its verdict."""
+def _throughput_push_check(r, push_all) -> str:
+    """Run the throughput lesson's own check cell for exercise 2 against ``push_all``; its verdict."""
     # Found by topic, not number: the lesson may be renumbered.
     path = next((Path(__file__).resolve().parent.parent / "notebooks").glob("*-throughput.ipynb"))
     nb = nbformat.read(path, as_version=4)
@@ -93,12 +93,12 @@ def _one_pipeline(client, key, items, per_trip):
 
 def test_round_trip_check_passes_both_pipeline_forms(r) -> None:
     # With a transaction (MULTI ... EXEC), and without (lesson 04's form): both correct.
-    assert _lesson13_push_check(r, _pipelined(True)) == "✓ NN-pipelined-push: correct"
-    assert _lesson13_push_check(r, _pipelined(False)) == "✓ NN-pipelined-push: correct"
+    assert _throughput_push_check(r, _pipelined(True)) == "✓ NN-pipelined-push: correct"
+    assert _throughput_push_check(r, _pipelined(False)) == "✓ NN-pipelined-push: correct"
 
 
 def test_round_trip_check_fails_unpipelined_or_oversized_answers(r) -> None:
-    verdict = _lesson13_push_check(r, _one_by_one)
+    verdict = _throughput_push_check(r, _one_by_one)
     assert verdict == "✗ NN-pipelined-push: not yet: expected 3 round trips, counted 25"
-    verdict = _lesson13_push_check(r, _one_pipeline)
+    verdict = _throughput_push_check(r, _one_pipeline)
     assert verdict == "✗ NN-pipelined-push: not yet: expected 3 round trips, counted 1"

@@ -61,7 +61,15 @@ def read_lesson(path: Path) -> Lesson:
 
 
 def lessons() -> list[Lesson]:
-    return [read_lesson(p) for p in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))]
+    """Every notebook ``NN-topic.ipynb``, in order; two with one number are an error
+    (after a split, renumber the lessons that follow)."""
+    found = [read_lesson(p) for p in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))]
+    numbers = [lesson.number for lesson in found]
+    twins = sorted({n for n in numbers if numbers.count(n) > 1})
+    if twins:
+        names = [lesson.path.name for lesson in found if lesson.number in twins]
+        raise ValueError(f"two lessons share a number: {', '.join(names)}; renumber one")
+    return found
 
 
 def nav_markdown(all_lessons: list[Lesson], index: int) -> str:
