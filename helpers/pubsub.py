@@ -80,13 +80,9 @@ def publish_message(
     start: float | None = None,
     channel: str = CHANNEL,
 ) -> int:
-    """Wait until ``delay_ms`` after ``start`` (a ``time.monotonic()`` value;
-    default: now), print ``About to send <message>`` and publish it.
-
-    Returns how many subscribers received it (``PUBLISH``'s reply). Pass the
-    same ``start`` to several calls and each delay counts from that start,
-    like the original's timers, which all started together.
-    """
+    """Wait until ``delay_ms`` after ``start`` (``time.monotonic()``; default
+    now: one ``start`` for several calls, like the original's timers), print
+    ``About to send <message>``, publish; returns how many subscribers got it."""
     client = client or _default_client()
     start = time.monotonic() if start is None else start
     remaining = start + delay_ms / 1000 - time.monotonic()
@@ -117,13 +113,9 @@ def run_subscriber(
     hang_after: int | None = None,
     out: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """The original subscriber: print each message on ``channel``; on
-    ``KILL_SERVER`` print it, unsubscribe and return what was received.
-
-    ``hang_after``: after that many messages, stop reading for ever, like a
-    handler stuck in a long job (for the crash experiments of lesson 11; the
-    process is then killed). ``out`` replaces ``print`` for each message.
-    """
+    """The original subscriber: print (or ``out``) each message on ``channel``
+    until ``KILL_SERVER``, then unsubscribe; returns what it received.
+    ``hang_after=N``: stuck for ever after N messages (lesson 11's crashes)."""
     show = out or (lambda text: print(text, flush=True))
     received: list[str] = []
     pubsub = client.pubsub(ignore_subscribe_messages=True)
