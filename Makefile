@@ -36,8 +36,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/navigation.py --check
 
+# A kernel may take long to start on a loaded 2-core machine: wait up to 3 minutes.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \
-	-p no:cacheprovider -rs $(PYTEST_XDIST)
+	--nbval-kernel-startup-timeout=180 -p no:cacheprovider -rs $(PYTEST_XDIST)
 
 test: lint
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
