@@ -48,7 +48,6 @@ import json
 import os
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -446,18 +445,16 @@ def start_service(
         url=f"http://{host}:{port}",
         port=port,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not service.running:
-            raise RuntimeError(f"the service exited with {service.returncode}:\n{service.output()}")
+
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(f"{service.url}/list_products", timeout=1) as reply:
-                if reply.status == 200:
-                    return service
+                return reply.status == 200
         except OSError:
-            time.sleep(0.05)
-    service.stop()
-    raise TimeoutError(f"the service did not answer on port {port}:\n{service.output()}")
+            return False
+
+    service.wait_until_ready(answers, timeout, f"the service on port {port}")
+    return service
 
 
 def build_parser() -> argparse.ArgumentParser:

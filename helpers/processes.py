@@ -206,6 +206,23 @@ class BackgroundProcess:
                 )
             time.sleep(0.02)
 
+    def wait_until_ready(self, ready: Callable[[], bool], timeout: float, name: str) -> None:
+        """Block until ``ready()`` holds (a service answers, say). ``RuntimeError``
+        with its output if the process exits first; after ``timeout`` seconds,
+        stop it and raise ``TimeoutError`` with its output."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if not self.running:
+                raise RuntimeError(
+                    f"{name} exited with {self.returncode}:\n{self.output()[-2000:]}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(
+                    f"{name} was not ready within {timeout:g} s:\n{self.output()[-2000:]}"
+                )
+            time.sleep(0.05)
+
     def wait_for_lines(self, prefix: str, count: int, timeout: float = 60.0) -> list[str]:
         """Wait until the output holds ``count`` lines starting with ``prefix``
         (e.g. ``"Seat reservation job"``) and return them."""

@@ -129,20 +129,15 @@ def jupyter_lab() -> Iterator[JupyterLab]:
     process = BackgroundProcess.start(command, log_file=log_file, env=env, cwd=ROOT)
     lab = JupyterLab(f"http://127.0.0.1:{port}", token, process)
     try:
-        deadline = time.monotonic() + LAB_START_TIMEOUT_S
-        while True:
-            if not process.running:
-                raise RuntimeError(f"JupyterLab exited: {process.output()[-2000:]}")
+
+        def answers() -> bool:
             try:
                 lab.api("GET", "/api/status")
-                break
+                return True
             except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"JupyterLab did not answer in {LAB_START_TIMEOUT_S}s: "
-                        f"{process.output()[-2000:]}"
-                    ) from None
-                time.sleep(0.2)
+                return False
+
+        process.wait_until_ready(answers, LAB_START_TIMEOUT_S, "JupyterLab")
         yield lab
     finally:
         try:

@@ -3,7 +3,6 @@ the registries, ``rq info``, and rq-dashboard on loopback."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import sys
@@ -99,15 +98,12 @@ def start_dashboard(port: int | None = None, *, timeout: float = 30.0) -> Dashbo
         log_file=logs_dir() / f"rq-dashboard-{port}.log",
         url=f"http://127.0.0.1:{port}/",
     )  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not dashboard.running:
-            raise RuntimeError(
-                f"rq-dashboard exited with {dashboard.returncode}; see {dashboard.log_file}"
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(dashboard.url, timeout=1.0).status_code == 200:
-                return dashboard
-        time.sleep(0.1)
-    dashboard.stop()
-    raise TimeoutError(f"rq-dashboard did not answer within {timeout}s; see {dashboard.log_file}")
+
+    def answers() -> bool:
+        try:
+            return httpx.get(dashboard.url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    dashboard.wait_until_ready(answers, timeout, "rq-dashboard")
+    return dashboard
