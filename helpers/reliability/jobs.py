@@ -88,12 +88,14 @@ def send_notification_once(notification_id: str, phone: str, message: str, secon
     assert job is not None
     connection.hincrby(EXECUTIONS, job.id, 1)
     sent = notify_once(connection, notification_id, f"{phone}: {message}")
-    connection.blpop([release_key(notification_id)], timeout=seconds)  # the risky window
+    deadline = time.monotonic() + seconds  # the risky window: until released
+    while not connection.exists(release_key(notification_id)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return "sent" if sent else "already sent: skipped"
 
 
 def release(connection: redis.Redis, notification_id: str) -> None:
-    """Let one run of :func:`send_notification_once` ``notification_id`` finish
-    its work: the one holding now, or else the next one."""
-    connection.rpush(release_key(notification_id), "go")
-    connection.expire(release_key(notification_id), 3600)
+    """Let the runs of :func:`send_notification_once` ``notification_id``
+    finish their work: the one holding now and any later one. A flag, not a
+    token for one waiter: a run killed while it waited takes nothing with it."""
+    connection.set(release_key(notification_id), "go", ex=3600)

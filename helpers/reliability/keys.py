@@ -20,5 +20,5 @@ def blocked_key() -> str:
 
 
 def release_key(notification_id: str) -> str:
-    """Where :func:`release` lets a run of :func:`send_notification_once` finish (a list)."""
+    """The flag :func:`release` sets to let :func:`send_notification_once` finish."""
     return f"{NAMESPACE}:release:{notification_id}"
