@@ -12,16 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from collections.abc import Iterable
 
 import redis
 import redis.asyncio
 
+from helpers.programs import t0_redis_client as redis_client
+from helpers.programs.t0_redis_client import CONNECTED, NOT_CONNECTED
 from helpers.server import redis_url
-
-CONNECTED = "Redis client connected to the server"
-NOT_CONNECTED = "Redis client not connected to the server: {error}"
 
 
 class RedisUnavailable(redis.ConnectionError):
@@ -65,29 +63,19 @@ def connect(
 ) -> redis.Redis:
     """A connected client for ``url`` (default: the course server).
 
-    Prints the original's connected line unless ``quiet``. Tries ``attempts``
-    times, printing the original's error line each time, then raises
-    :class:`RedisUnavailable`.
+    Task 0's :func:`~helpers.programs.t0_redis_client.connect`: prints the
+    original's connected line unless ``quiet``, and its error line for each of
+    ``attempts`` failed attempts; then raises :class:`RedisUnavailable`, whose
+    message says how to fix it.
     """
     explicit = url is not None
     url = url or redis_url()
-    client = redis.Redis.from_url(
-        url, decode_responses=decode_responses, socket_connect_timeout=2, health_check_interval=30
-    )
-    for attempt in range(1, attempts + 1):
-        try:
-            client.ping()
-        except redis.ConnectionError as error:
-            print(NOT_CONNECTED.format(error=_error_text(error)))
-            if attempt == attempts:
-                client.close()
-                raise RedisUnavailable(fix_hint(url, explicit)) from None
-            time.sleep(delay_s * attempt)
-        else:
-            if not quiet:
-                print(CONNECTED)
-            return client
-    raise AssertionError("unreachable")
+    try:
+        return redis_client.connect(
+            url, attempts=attempts, delay_s=delay_s, quiet=quiet, decode_responses=decode_responses
+        )
+    except redis.ConnectionError:
+        raise RedisUnavailable(fix_hint(url, explicit)) from None
 
 
 def require_redis(url: str | None = None) -> None:

@@ -129,7 +129,7 @@ class BackgroundProcess:
         stop_at_exit: bool = True,
         **fields: object,
     ) -> P:
-        """Run ``python -m <module_args>`` in the background, its output
+        """Run ``python -m <module_args>`` (or ``python FILE.py ARGS``) in the background, its output
         appended to ``log_file`` (``None``: this process's own stdout and
         stderr), stopping by itself once this process is gone.
 
@@ -268,14 +268,19 @@ class BackgroundProcess:
 
 def main(argv: list[str] | None = None) -> int:
     """The launcher: ``--stop-with-pid PID MODULE [ARGS...]``: watch PID, then
-    run MODULE as ``__main__`` with ARGS (parsed by hand: ARGS are MODULE's)."""
+    run MODULE (or a ``.py`` file) as ``__main__`` with ARGS (parsed by hand:
+    ARGS are MODULE's)."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 3 or argv[0] != "--stop-with-pid" or not argv[1].isdigit():
         print("usage: python -m helpers.processes --stop-with-pid PID MODULE [ARGS...]")
         return 2
     stop_when_gone(int(argv[1]))
     sys.argv = [argv[2], *argv[3:]]
-    runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+    if argv[2].endswith(".py"):  # a file, run as ``python FILE`` would (the checker's)
+        sys.path[0] = str(Path(argv[2]).resolve().parent)
+        runpy.run_path(argv[2], run_name="__main__")
+    else:
+        runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
     return 0
 
 

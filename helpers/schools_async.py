@@ -1,21 +1,16 @@
 """The functions of :mod:`helpers.schools` for ``redis.asyncio``: same names,
-same output, each Redis call awaited instead of blocking."""
+same output, each Redis call awaited instead of blocking. ``set_new_school``
+and ``display_school_value`` are the reference program's
+(:mod:`helpers.programs.t2_redis_op_async`)."""
 
 from __future__ import annotations
 
 import redis.asyncio
 
+from helpers.programs.t2_redis_op_async import display_school_value, set_new_school
 from helpers.schools import SCHOOLS, SCHOOLS_HASH, format_reply
 
-
-async def set_new_school(client: redis.asyncio.Redis, school_name: str, value: str | int) -> None:
-    """``SET school_name value`` and print the reply (``Reply: OK``)."""
-    print(format_reply(await client.set(school_name, value)))
-
-
-async def display_school_value(client: redis.asyncio.Redis, school_name: str) -> None:
-    """``GET school_name`` and print the value."""
-    print(await client.get(school_name))
+__all__ = ["create_schools_hash", "display_school_value", "display_schools_hash", "set_new_school"]
 
 
 async def create_schools_hash(client: redis.asyncio.Redis) -> None:

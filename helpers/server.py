@@ -40,6 +40,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -397,6 +398,20 @@ def stop_server(base: Path | None = None, *, timeout_s: float = STOP_TIMEOUT_S) 
             return False
         _stop(info, timeout_s)
         return True
+
+
+@contextlib.contextmanager
+def throwaway_server(*, persistence: bool = False) -> Iterator[ServerInfo]:
+    """A private redis-server in a temporary folder, stopped and deleted on
+    exit: for demonstrations that change server settings (passwords, ACLs)
+    and for the checker, which never touches the learner's data."""
+    folder = Path(tempfile.mkdtemp(prefix="course-throwaway-"))
+    info = start_server(folder, persistence=persistence)
+    try:
+        yield info
+    finally:
+        stop_server(folder)  # SIGTERM, then SIGKILL, if a password keeps SHUTDOWN out
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def redis_url() -> str:

@@ -8,6 +8,7 @@ checks Redis. Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import browser
@@ -149,6 +150,18 @@ def _assert_shown_matches_redis(page, panel, r: redis.Redis, item_id: int) -> in
     return stored
 
 
+def _reset_stock(page, panel, r: redis.Redis, item_id: int, initial: int) -> None:
+    """Click "Reset stock" and wait until Redis holds ``initial`` for ``item_id``:
+    the status line may still show an earlier reset's message (the lesson's own
+    cells click the button too), so the message alone proves nothing."""
+    button(page, "Reset stock").click()
+    panel.get_by_text("Stock reset to the initial quantities").wait_for()
+    deadline = time.monotonic() + 30
+    while int(r.get(f"item.{item_id}")) != initial:
+        assert time.monotonic() < deadline, f"item.{item_id} not reset to {initial} in 30 s"
+        page.wait_for_timeout(100)
+
+
 def test_stock_panel_reserves_and_rushes_never_below_zero(
     lab_page, jupyter_lab: JupyterLab, r: redis.Redis, artifacts_dir: Path
 ) -> None:
@@ -158,8 +171,7 @@ def test_stock_panel_reserves_and_rushes_never_below_zero(
     assert not error_outputs(page).count(), "lesson 09 raised in the browser"
     panel = panel_with_button(page, "Reset stock")
 
-    button(page, "Reset stock").click()
-    panel.get_by_text("Stock reset to the initial quantities").wait_for()
+    _reset_stock(page, panel, r, 1, 4)
     assert _assert_shown_matches_redis(page, panel, r, 1) == 4  # Suitcase 250: 4 in stock
 
     # Five customers for four suitcases: four confirmed, then refused at 0.
@@ -177,8 +189,7 @@ def test_stock_panel_reserves_and_rushes_never_below_zero(
     # Rushes on Suitcase 650 (2 in stock): atomic, then the original's naive way.
     widget(page, "Product").locator("select").select_option(label="Suitcase 650")
     for mode, label in (("atomic", "Atomic (Lua script)"), ("naive", "Naive (read, then write)")):
-        button(page, "Reset stock").click()
-        panel.get_by_text("Stock reset to the initial quantities").wait_for()
+        _reset_stock(page, panel, r, 3, 2)
         assert _assert_shown_matches_redis(page, panel, r, 3) == 2
         button(page, label).click()
         button(page, "Rush").click()

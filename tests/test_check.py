@@ -1,0 +1,111 @@
+"""The checker's command line: --list, TASK --help, --json, --all, exit status.
+Each task's own requirements are tested in tests/test_check_<group>.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.check import TASKS, find_task, grade
+
+ORIGINAL_NAMES = [
+    "0-redis_client",
+    "1-redis_op",
+    "2-redis_op_async",
+    "4-redis_advanced_op",
+    "5-subscriber",
+    "5-publisher",
+    "6-job_creator",
+    "6-job_processor",
+    "7-job_creator",
+    "7-job_processor",
+    "8-job",
+    "9-stock",
+    "100-seat",
+]
+
+
+def check(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.check", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def test_list_names_the_thirteen_tasks_in_the_original_order() -> None:
+    done = check("--list")
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in done.stdout.splitlines()] == ORIGINAL_NAMES
+    assert [task.name for task in TASKS] == ORIGINAL_NAMES
+
+
+@pytest.mark.parametrize("task", ORIGINAL_NAMES)
+def test_task_help_states_the_file_contract(task: str) -> None:
+    done = check(task, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{task} (lesson ")
+    assert "REDIS_URL" in done.stdout, "every contract says how the file finds Redis"
+    assert str(find_task(task).solution) in done.stdout
+
+
+def test_unknown_task_is_refused_naming_the_known_ones() -> None:
+    done = check("3-nope")
+    assert done.returncode == 2
+    assert "unknown task '3-nope'" in done.stderr and "7-job_processor" in done.stderr
+
+
+def test_json_reports_each_requirement_and_exit_status_follows(tmp_path: Path) -> None:
+    good = check("1-redis_op", "--solution", "--json")
+    assert good.returncode == 0, good.stdout + good.stderr
+    report = json.loads(good.stdout)
+    assert report["task"] == "1-redis_op" and report["passed"] is True and report["score"] == 1.0
+    assert report["met"] == report["total"] == len(report["requirements"]) >= 3
+    assert set(report["requirements"][0]) == {"name", "passed", "expected", "got"}
+
+    broken = tmp_path / "1-redis_op.py"
+    broken.write_text("raise NotImplementedError\n")
+    bad = check("1-redis_op", str(broken), "--json")
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["passed"] is False and report["score"] == 0.0
+    assert "NotImplementedError" in report["requirements"][0]["got"]
+
+
+def test_missing_file_fails_clearly(tmp_path: Path) -> None:
+    report = grade("1-redis_op", tmp_path / "nothing.py")
+    assert not report.passed and report.failed() == ["the file exists"]
+
+
+def test_all_grades_every_task_file_in_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "1-redis_op.py").write_text(find_task("1-redis_op").solution.read_text())
+    (tmp_path / "4-redis_advanced_op.py").write_text("print('hello')\n")
+    (tmp_path / "notes.py").write_text("raise SystemExit(3)\n")  # not a task file: ignored
+    table = check("--all", str(tmp_path))
+    assert table.returncode == 1, table.stdout
+    rows = table.stdout.splitlines()
+    assert rows[0].split() == ["task", "score", "result"]
+    assert rows[1].split()[:3] == ["1-redis_op", "4/4", "all"]
+    assert rows[2].startswith("4-redis_advanced_op") and "failed: first run" in rows[2]
+    assert rows[-1] == "1/2 tasks passed"
+    as_json = check("--all", str(tmp_path), "--json")
+    assert [json.loads(line)["task"] for line in as_json.stdout.splitlines()] == [
+        "1-redis_op",
+        "4-redis_advanced_op",
+    ]
+
+
+def test_a_hanging_file_fails_with_no_answer(tmp_path: Path) -> None:
+    hanging = tmp_path / "1-redis_op.py"
+    hanging.write_text(
+        "import time\nprint('Redis client connected to the server', flush=True)\ntime.sleep(60)\n"
+    )
+    report = grade("1-redis_op", hanging)
+    assert not report.passed
+    assert "no answer in 10 s" in report.requirements[0].got
