@@ -60,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _session.update(tmp=tmp, info=info, saved=os.environ.get("REDIS_URL"))
     os.environ["REDIS_URL"] = info.url
     os.environ["COURSE_DATA_DIR"] = str(tmp / "data")
+    os.environ["COURSE_WORKSPACE"] = str(tmp / "workspace")  # never the learner's task files
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         info = start_server(Path(tmp))
         os.environ["REDIS_URL"] = info.url
         os.environ["COURSE_DATA_DIR"] = str(Path(tmp) / "data")
+        os.environ["COURSE_WORKSPACE"] = str(Path(tmp) / "workspace")  # not the learner's files
         try:
             for path in paths:
                 print(f"running {path.name} ...", flush=True)

@@ -6,6 +6,6 @@
 from __future__ import annotations
 
 from helpers.check.task import Task
-from helpers.check.tasks import basics
+from helpers.check.tasks import basics, jobs, messaging, services
 
-TASKS: list[Task] = [*basics.TASKS]
+TASKS: list[Task] = [*basics.TASKS, *messaging.TASKS, *jobs.TASKS, *services.TASKS]
