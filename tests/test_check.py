@@ -91,7 +91,9 @@ def test_all_grades_every_task_file_in_a_folder(tmp_path: Path) -> None:
     assert table.returncode == 1, table.stdout
     rows = table.stdout.splitlines()
     assert rows[0].split() == ["task", "score", "result"]
-    assert rows[1].split()[:3] == ["1-redis_op", "4/4", "all"]
+    task, score, result = rows[1].split()[:3]
+    met, total = score.split("/")
+    assert (task, result) == ("1-redis_op", "all") and met == total
     assert rows[2].startswith("4-redis_advanced_op") and "failed: first run" in rows[2]
     assert rows[-1] == "1/2 tasks passed"
     as_json = check("--all", str(tmp_path), "--json")

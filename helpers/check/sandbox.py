@@ -9,6 +9,7 @@ Every run is bounded in time; everything it started stops when it closes."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from helpers.processes import BackgroundProcess
 from helpers.server import throwaway_server
 
 LAST_LINES = 3  # what a crash report shows of the output
+CARETS = re.compile(r"[\^~]+")
 
 
 @dataclass
@@ -54,8 +56,11 @@ class Run:
 
 
 def crash_text(returncode: int | None, output: str) -> str:
-    """``crashed (exit N): <its last lines>``."""
-    last = " | ".join(line.strip() for line in output.strip().splitlines()[-LAST_LINES:])
+    """``crashed (exit N): <its last lines>``, without the lines of carets
+    (``^^^^``) that only some Python versions print under a traceback's code."""
+    lines = [line.strip() for line in output.strip().splitlines()]
+    kept = [line for line in lines if line and not CARETS.fullmatch(line)]
+    last = " | ".join(kept[-LAST_LINES:])
     return f"crashed (exit {returncode}): {last or 'no output'}"
 
 
@@ -67,11 +72,12 @@ class Sandbox:
         self.module_name = module
         self.shown = shown or str(file)  # how outputs name the file (not the copy)
         self._stack = ExitStack()
-        self.folder = Path(tempfile.mkdtemp(prefix="course-check-"))
+        self.folder = Path()  # made on entering
         self.url = ""
         self.client: redis.Redis
 
     def __enter__(self) -> Sandbox:
+        self.folder = Path(tempfile.mkdtemp(prefix="course-check-"))
         try:
             info = self._stack.enter_context(throwaway_server())
             self.url = info.url
