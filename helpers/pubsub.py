@@ -2,7 +2,7 @@
 
 The subscriber listens on :data:`CHANNEL` and prints every message; on
 ``KILL_SERVER`` it prints it, unsubscribes and exits 0. The publisher sends
-four messages, each :func:`publish_message` waiting until its delay (100, 200,
+four messages, each :func:`publish_message` waiting until its time (100, 200,
 300, 400 ms) counted from the start, as the original's ``setTimeout`` timers
 did. Each runs as its own process::
 
@@ -19,10 +19,15 @@ the new subscriber, and the publisher's command line first waits (up to
 at the same moment still print the original's lines. ``--wait-for-subscriber
 0`` is the original's behaviour, race included.
 
-From Python, :func:`start_subscriber` runs the subscriber as a background
-process logging to a file, and :class:`MessageListener` keeps a subscription
-in a background thread of the current process (the model behind the live
-message log of :mod:`helpers.widgets.messages`).
+The two programs are the reference solutions of tasks ``5-subscriber`` and
+``5-publisher`` (:mod:`helpers.programs.t5_subscriber`,
+:mod:`helpers.programs.t5_publisher`): this module imports their functions
+and adds what the course needs around them (``--hang-after``, the wait for a
+subscriber, the Redis-down message). From Python, :func:`start_subscriber`
+runs the subscriber as a background process logging to a file, and
+:class:`MessageListener` keeps a subscription in a background thread of the
+current process (the model behind the live message log of
+:mod:`helpers.widgets.messages`).
 """
 
 from __future__ import annotations
@@ -43,67 +48,34 @@ import redis
 
 from helpers.client import NOT_CONNECTED, RedisUnavailable, connect, fix_hint
 from helpers.processes import BackgroundProcess, P
+from helpers.programs import t5_subscriber as subscriber
+from helpers.programs.t5_publisher import ABOUT_TO_SEND, MESSAGES, publish_message, run_publisher
+from helpers.programs.t5_subscriber import CHANNEL, KILL_SERVER, show_message
 from helpers.server import logs_dir, redis_url
 
-CHANNEL = "holberton school channel"
-KILL_SERVER = "KILL_SERVER"
-
-#: The original publisher's calls: (message, delay in ms from the start).
-MESSAGES: list[tuple[str, int]] = [
-    ("Holberton Student #1 starts course", 100),
-    ("Holberton Student #2 starts course", 200),
-    (KILL_SERVER, 300),
-    ("Holberton Student #3 starts course", 400),
+__all__ = [
+    "ABOUT_TO_SEND",
+    "CHANNEL",
+    "KILL_SERVER",
+    "MESSAGES",
+    "MessageListener",
+    "Notification",
+    "SubscriberProcess",
+    "main",
+    "print_unavailable",
+    "publish_message",
+    "run_command_line",
+    "run_course_process",
+    "run_publisher",
+    "run_publisher_process",
+    "run_subscriber",
+    "start_logged",
+    "start_subscriber",
+    "subscriber_count",
+    "wait_for_subscribers",
 ]
-ABOUT_TO_SEND = "About to send {message}"
 
-
-# --- the original's two programs -------------------------------------------------
-
-_publisher: redis.Redis | None = None
-
-
-def _default_client() -> redis.Redis:
-    """One shared client for :func:`publish_message` calls without one, as the
-    original's module-level ``publisher`` client."""
-    global _publisher
-    if _publisher is None:
-        _publisher = connect(quiet=True)
-    return _publisher
-
-
-def publish_message(
-    message: str,
-    delay_ms: float,
-    client: redis.Redis | None = None,
-    *,
-    start: float | None = None,
-    channel: str = CHANNEL,
-) -> int:
-    """Wait until ``delay_ms`` after ``start`` (``time.monotonic()``; default
-    now: one ``start`` for several calls, like the original's timers), print
-    ``About to send <message>``, publish; returns how many subscribers got it."""
-    client = client or _default_client()
-    start = time.monotonic() if start is None else start
-    remaining = start + delay_ms / 1000 - time.monotonic()
-    if remaining > 0:
-        time.sleep(remaining)
-    print(ABOUT_TO_SEND.format(message=message), flush=True)
-    return int(client.publish(channel, message))
-
-
-def run_publisher(
-    client: redis.Redis,
-    messages: Sequence[tuple[str, int]] = MESSAGES,
-    channel: str = CHANNEL,
-) -> list[int]:
-    """The original publisher: every message at its delay from one common
-    start. Returns each ``PUBLISH`` reply (how many subscribers got it)."""
-    start = time.monotonic()
-    return [
-        publish_message(message, delay, client, start=start, channel=channel)
-        for message, delay in messages
-    ]
+# --- the original's two programs: the reference solutions ---------------------------
 
 
 def run_subscriber(
@@ -113,29 +85,23 @@ def run_subscriber(
     hang_after: int | None = None,
     out: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """The original subscriber: print (or ``out``) each message on ``channel``
-    until ``KILL_SERVER``, then unsubscribe; returns what it received.
-    ``hang_after=N``: stuck for ever after N messages (lesson 11's crashes)."""
-    show = out or (lambda text: print(text, flush=True))
-    received: list[str] = []
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    try:
-        pubsub.subscribe(channel)
-        for message in pubsub.listen():
-            if message["type"] != "message":
-                continue
-            data = message["data"]
-            received.append(data)
-            show(data)
-            if data == KILL_SERVER:
-                pubsub.unsubscribe(channel)
-                _await_unsubscribed(pubsub)
-                break
-            if hang_after is not None and len(received) >= hang_after:
-                threading.Event().wait()  # stuck: messages pile up unread, then die with us
-    finally:
-        pubsub.close()
-    return received
+    """The original subscriber (:func:`helpers.programs.t5_subscriber.run_subscriber`):
+    print (or ``out``) each message on ``channel`` until ``KILL_SERVER``, then
+    unsubscribe; returns what it received. ``hang_after=N``: stuck for ever
+    after N messages (lesson 11's crashes)."""
+    show = out or show_message
+    if hang_after is None:
+        return subscriber.run_subscriber(client, channel, show)
+    count = 0
+
+    def show_then_hang(text: str) -> None:
+        nonlocal count
+        show(text)
+        count += 1
+        if count >= hang_after and text != KILL_SERVER:
+            threading.Event().wait()  # stuck: messages pile up unread, then die with us
+
+    return subscriber.run_subscriber(client, channel, show_then_hang)
 
 
 def _await_unsubscribed(pubsub: redis.client.PubSub, timeout: float = 5.0) -> None:
