@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/navigation.py --check
+	$(BIN)/python tools/diagrams.py --check
 
 # A kernel may take long to start on a loaded 2-core machine: wait up to 3 minutes.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \

@@ -1,7 +1,9 @@
 """Generate the course's navigation: previous · map · next links at the top and
 bottom of every lesson, the lesson list in the course map, and the course map
 in the README. Derived from the notebooks themselves (their first heading and
-the line after it), never kept by hand.
+the line after it), never kept by hand; only each lesson's time and
+prerequisites are kept here, in :data:`PACE`, one line a lesson, checked
+against the lessons that exist.
 
     python tools/navigation.py           # rewrite what is out of date
     python tools/navigation.py --check   # exit 1 if anything is out of date (CI)
@@ -24,6 +26,26 @@ MAP_NAME = "00-course-map.ipynb"
 NAV_TAG = "navigation"
 MAP_TAG = "course-map"
 MAP_START, MAP_END = "<!-- course-map:start -->", "<!-- course-map:end -->"
+GLOSSARY = "glossary.md"
+
+# Each lesson's time in minutes (reading, running and its tasks or exercises)
+# and the earlier lessons it builds on. A new lesson needs its line here.
+PACE: dict[str, tuple[int, tuple[str, ...]]] = {
+    "01": (30, ()),
+    "02": (30, ("01",)),
+    "03": (35, ("02",)),
+    "04": (45, ("02",)),
+    "05": (50, ("01",)),
+    "06": (50, ("04",)),
+    "07": (60, ("06",)),
+    "08": (40, ("07",)),
+    "09": (60, ("03", "04")),
+    "10": (50, ("06", "09")),
+    "11": (45, ("05",)),
+    "12": (60, ("07",)),
+    "13": (50, ("12",)),
+    "14": (75, ("09", "12")),
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +94,29 @@ def lessons() -> list[Lesson]:
     return found
 
 
+def check_pace(all_lessons: list[Lesson]) -> None:
+    """Every lesson but the map has a line in :data:`PACE`, naming only earlier
+    lessons; and PACE names no lesson that does not exist."""
+    numbers = [lesson.number for lesson in all_lessons[1:]]
+    missing = [n for n in numbers if n not in PACE]
+    unknown = [n for n in PACE if n not in numbers]
+    if missing or unknown:
+        raise ValueError(
+            f"tools/navigation.py PACE: no line for lesson(s) {missing or 'none'}; "
+            f"lines for lessons that do not exist: {unknown or 'none'}"
+        )
+    for number, (_minutes, after) in PACE.items():
+        later = [n for n in after if n not in numbers or n >= number]
+        if later:
+            raise ValueError(f"PACE[{number!r}]: prerequisites must be earlier lessons: {later}")
+
+
+def pace_text(lesson: Lesson) -> str:
+    """``≈30 min · after 05``, or ``≈30 min · start here``."""
+    minutes, after = PACE[lesson.number]
+    return f"≈{minutes} min · " + (f"after {', '.join(after)}" if after else "start here")
+
+
 def nav_markdown(all_lessons: list[Lesson], index: int) -> str:
     parts = []
     if index > 0:
@@ -85,9 +130,18 @@ def nav_markdown(all_lessons: list[Lesson], index: int) -> str:
 
 
 def map_markdown(all_lessons: list[Lesson], link_prefix: str) -> str:
-    rows = ["| Lesson | What you learn |", "|---|---|"]
+    check_pace(all_lessons)
+    rows = ["| Lesson | Time · after | What you learn |", "|---|---|---|"]
     for lesson in all_lessons[1:]:
-        rows.append(f"| [{lesson.label}]({link_prefix}{lesson.path.name}) | {lesson.summary} |")
+        link = f"[{lesson.label}]({link_prefix}{lesson.path.name})"
+        rows.append(f"| {link} | {pace_text(lesson)} | {lesson.summary} |")
+    total = sum(minutes for minutes, _ in PACE.values())
+    rows += [
+        "",
+        f"Times include each lesson's tasks and exercises (about {round(total / 60)} hours in all); "
+        "*after* names the lessons it builds on. Words the course uses are explained in the "
+        f"[glossary]({link_prefix}{GLOSSARY}).",
+    ]
     return "\n".join(rows)
 
 
@@ -95,8 +149,9 @@ def _nav_cell(source: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(source, metadata={"tags": [NAV_TAG]})
 
 
-def update_notebook(path: Path, nav: str, course_map: str | None) -> bool:
-    """Put ``nav`` first and last, and the map into the map cell; True if changed."""
+def update_notebook(path: Path, nav: str, course_map: str | None, *, write: bool = True) -> bool:
+    """Put ``nav`` first and last, and the map into the map cell; True if that
+    changes the notebook (written only with ``write``)."""
     nb = nbformat.read(path, as_version=4)
     before = nbformat.writes(nb)
     body = [c for c in nb.cells if NAV_TAG not in _tags(c)]
@@ -109,42 +164,40 @@ def update_notebook(path: Path, nav: str, course_map: str | None) -> bool:
         top.id, bottom.id = old[0].id, old[1].id
     nb.cells = [top, *body, bottom]
     after = nbformat.writes(nb)
-    if after != before:
+    if after == before:
+        return False
+    if write:
         path.write_text(after + "\n" if not after.endswith("\n") else after)
-        return True
-    return False
+    return True
 
 
-def update_readme(course_map: str) -> bool:
+def update_readme(course_map: str, *, write: bool = True) -> bool:
+    """Put ``course_map`` between the README's markers; True if that changes it."""
     text = README.read_text()
     if MAP_START not in text:
         return False
     head, rest = text.split(MAP_START, 1)
     _, tail = rest.split(MAP_END, 1)
     new = f"{head}{MAP_START}\n{course_map}\n{MAP_END}{tail}"
-    if new != text:
+    if new == text:
+        return False
+    if write:
         README.write_text(new)
-        return True
-    return False
+    return True
 
 
 def update_navigation(check: bool) -> list[str]:
-    """Bring every generated part up to date (or, with ``check``, only report)."""
+    """Bring every generated part up to date (or, with ``check``, only report:
+    then nothing is written, so a check never races with an edit)."""
     all_lessons = lessons()
     stale: list[str] = []
-    originals = {lesson.path: lesson.path.read_text() for lesson in all_lessons}
-    readme_before = README.read_text() if README.exists() else ""
     for i, lesson in enumerate(all_lessons):
         course_map = map_markdown(all_lessons, "") if lesson.path.name == MAP_NAME else None
-        if update_notebook(lesson.path, nav_markdown(all_lessons, i), course_map):
+        nav = nav_markdown(all_lessons, i)
+        if update_notebook(lesson.path, nav, course_map, write=not check):
             stale.append(lesson.path.name)
-    if README.exists() and update_readme(map_markdown(all_lessons, "notebooks/")):
+    if README.exists() and update_readme(map_markdown(all_lessons, "notebooks/"), write=not check):
         stale.append("README.md")
-    if check:  # restore: --check only reports
-        for path, text in originals.items():
-            path.write_text(text)
-        if README.exists():
-            README.write_text(readme_before)
     return stale
 
 
