@@ -13,6 +13,11 @@ available``. The original read the seats then wrote them back, two steps
 that two workers could interleave; :func:`take_seat` does both in one Lua
 script, so seats never go below 0, however many workers run.
 
+The task's own code (the keys, :func:`reserve_seat`,
+:func:`get_current_available_seats`, the script, :func:`take_seat`, the job)
+is the reference solution :mod:`helpers.programs.t100_seat`, imported here:
+one copy. This module adds what the service and the lessons use beside it.
+
 The creator side prints the original's lines from the jobs' events
 (:mod:`helpers.job_events`): ``Seat reservation job <n> completed`` and
 ``Seat reservation job <n> failed: <error>``, where ``n`` is the queue's
@@ -21,30 +26,55 @@ counter (RQ's job id is ``reserve_seat-<n>``).
 
 from __future__ import annotations
 
-import hashlib
-
 import redis
 import redis.asyncio
 from rq import Queue
-from rq.job import Job, get_current_job
+from rq.job import Job
 
 from helpers.job_events import enqueue_with_events, events_key, job_ids_key
-from helpers.stock import run_script
+from helpers.programs import t100_seat
+from helpers.programs.t100_seat import (
+    ENABLED_KEY,
+    INITIAL_SEATS,
+    JOB_FUNCTION,
+    JOB_PREFIX,
+    NOT_ENOUGH_SEATS,
+    QUEUE_NAME,
+    SEATS_KEY,
+    TAKE_SEAT_SCRIPT,
+    TAKE_SEAT_SHA,
+    NotEnoughSeats,
+    get_current_available_seats,
+    reservation_enabled,
+    reserve_seat,
+    reset_seats,
+    take_seat,
+)
 from helpers.workers import queue, queue_keys
 
-SEATS_KEY = "available_seats"
-ENABLED_KEY = "reservationEnabled"
-INITIAL_SEATS = 50
-QUEUE_NAME = "reserve_seat"
-JOB_PREFIX = "Seat reservation job"
-NOT_ENOUGH_SEATS = "Not enough seats available"
-
-
-class NotEnoughSeats(Exception):
-    """No seat left: the job fails with the original's message."""
-
-    def __init__(self, message: str = NOT_ENOUGH_SEATS) -> None:
-        super().__init__(message)
+__all__ = [
+    "ENABLED_KEY",
+    "INITIAL_SEATS",
+    "JOB_FUNCTION",
+    "JOB_PREFIX",
+    "NOT_ENOUGH_SEATS",
+    "QUEUE_NAME",
+    "SEATS_KEY",
+    "TAKE_SEAT_SCRIPT",
+    "TAKE_SEAT_SHA",
+    "NotEnoughSeats",
+    "enqueue_seat_reservation",
+    "get_current_available_seats",
+    "get_current_available_seats_async",
+    "process_seat_job",
+    "reservation_enabled",
+    "reservation_enabled_async",
+    "reserve_seat",
+    "reset_seats",
+    "seat_keys",
+    "seat_queue",
+    "take_seat",
+]
 
 
 def seat_keys() -> list[str]:
@@ -64,28 +94,9 @@ def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-# --- the original's functions ------------------------------------------------
-
-
-def reserve_seat(client: redis.Redis, number: int) -> None:
-    """The original's ``reserveSeat(number)``: ``SET available_seats <number>``."""
-    client.set(SEATS_KEY, number)
-
-
-def get_current_available_seats(client: redis.Redis) -> str:
-    """The original's ``getCurrentAvailableSeats()``: the stored value, a string
-    (``"50"``), as the original's route returns it."""
-    return _text(client.get(SEATS_KEY)) or str(INITIAL_SEATS)
-
-
 async def get_current_available_seats_async(client: redis.asyncio.Redis) -> str:
     """The asyncio twin of :func:`get_current_available_seats`."""
     return _text(await client.get(SEATS_KEY)) or str(INITIAL_SEATS)
-
-
-def reservation_enabled(client: redis.Redis) -> bool:
-    """Whether reservations are open (the ``reservationEnabled`` flag)."""
-    return _text(client.get(ENABLED_KEY)) != "false"
 
 
 async def reservation_enabled_async(client: redis.asyncio.Redis) -> bool:
@@ -93,57 +104,12 @@ async def reservation_enabled_async(client: redis.asyncio.Redis) -> bool:
     return _text(await client.get(ENABLED_KEY)) != "false"
 
 
-def reset_seats(client: redis.Redis) -> None:
-    """50 seats, reservations on: what the original sets when it starts."""
-    client.mset({SEATS_KEY: INITIAL_SEATS, ENABLED_KEY: "true"})
-
-
-# --- taking a seat: one atomic step ------------------------------------------
-
-TAKE_SEAT_SCRIPT = """
--- KEYS[1]: available_seats   KEYS[2]: reservationEnabled   ARGV[1]: initial seats
--- Read, check and write in one command: two workers can never take the same seat.
-local seats = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
-if not seats then
-  return redis.error_reply(KEYS[1] .. ' is not a number')
-end
-if seats < 1 then
-  redis.call('SET', KEYS[2], 'false')
-  return -1
-end
-seats = seats - 1
-redis.call('SET', KEYS[1], seats)
-if seats == 0 then
-  redis.call('SET', KEYS[2], 'false')
-end
-return seats
-""".strip()
-"""Take one seat; return the seats left, or -1 when there was none."""
-
-TAKE_SEAT_SHA = hashlib.sha1(TAKE_SEAT_SCRIPT.encode()).hexdigest()
-
-
-def take_seat(client: redis.Redis) -> int:
-    """Take one seat atomically and return how many are left. At 0,
-    reservations are turned off; with none left, raise :class:`NotEnoughSeats`."""
-    left = int(
-        run_script(  # type: ignore[arg-type]
-            client, TAKE_SEAT_SCRIPT, TAKE_SEAT_SHA, [SEATS_KEY, ENABLED_KEY], [INITIAL_SEATS]
-        )
-    )
-    if left < 0:
-        raise NotEnoughSeats()
-    return left
-
-
 def process_seat_job() -> int:
-    """The ``reserve_seat`` job, run by a worker: take one seat (see
-    :func:`take_seat`); the job fails with ``Not enough seats available``
+    """The ``reserve_seat`` job, run by a worker (:data:`JOB_FUNCTION`, on the
+    workers' allow-list under this name): the reference's job, which takes one
+    seat (see :func:`take_seat`) and fails with ``Not enough seats available``
     when none is left. Returns the seats left."""
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("process_seat_job() runs inside an RQ job")
-    return take_seat(job.connection)
+    return t100_seat.process_seat_job()
 
 
 def seat_queue(connection: redis.Redis | None = None) -> Queue:
@@ -154,4 +120,4 @@ def seat_queue(connection: redis.Redis | None = None) -> Queue:
 def enqueue_seat_reservation(q: Queue | None = None, job_id: str | None = None) -> Job:
     """Queue one seat reservation job, with completed/failed events for the
     creator (id ``reserve_seat-<n>`` from a Redis counter, unless given)."""
-    return enqueue_with_events(q or seat_queue(), "helpers.seats.process_seat_job", job_id=job_id)
+    return enqueue_with_events(q or seat_queue(), JOB_FUNCTION, job_id=job_id)

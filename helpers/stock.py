@@ -5,6 +5,11 @@ original's implementations disagreed whether that key held the reserved
 count or what is left; here it holds what is left, and a missing key means
 nothing was reserved yet: the initial quantity).
 
+The task's own code (the products, :func:`get_item_by_id`, the Lua script,
+:func:`reserve_stock`, :func:`current_quantity`, :func:`reset_stock`) is the
+reference solution :mod:`helpers.programs.t9_stock`, imported here: one copy.
+This module adds what the lessons show beside it.
+
 Reserving one unit must read the stock and write it back. Done as two
 commands, as the original did, two clients can read the same stock and both
 confirm the last unit: :func:`reserve_stock_naive` keeps that flaw, only to
@@ -27,109 +32,59 @@ What the HTTP service (:mod:`helpers.api`) calls has an ``_async`` twin for
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Sequence
-from typing import TypedDict
 
 import redis
 import redis.asyncio
 
-
-class Product(TypedDict):
-    """A product, with the original's field names."""
-
-    itemId: int
-    itemName: str
-    price: int
-    initialAvailableQuantity: int
-
-
-PRODUCTS: tuple[Product, ...] = (
-    {"itemId": 1, "itemName": "Suitcase 250", "price": 50, "initialAvailableQuantity": 4},
-    {"itemId": 2, "itemName": "Suitcase 450", "price": 100, "initialAvailableQuantity": 10},
-    {"itemId": 3, "itemName": "Suitcase 650", "price": 350, "initialAvailableQuantity": 2},
-    {"itemId": 4, "itemName": "Suitcase 1050", "price": 550, "initialAvailableQuantity": 5},
+from helpers.programs.t9_stock import (
+    PRODUCTS,
+    RESERVE_SCRIPT,
+    RESERVE_SHA,
+    Product,
+    ProductNotFound,
+    current_quantity,
+    get_item_by_id,
+    initial_quantity,
+    item_key,
+    parse_item_id,
+    reserve_stock,
+    reset_stock,
+    run_script,
 )
-"""The four products, in the original's order."""
 
-_BY_ID: dict[int, Product] = {p["itemId"]: p for p in PRODUCTS}
-_MAX_ID_DIGITS = 9  # longer ids cannot be ours: refuse them before int() does any work
-
-
-class ProductNotFound(LookupError):
-    """No product has this id."""
-
-
-def parse_item_id(raw: object) -> int | None:
-    """The item id in ``raw`` (an int, or a string of ASCII digits), else None.
-
-    Stricter than the original's ``parseInt`` (which read ``"1abc"`` as 1):
-    signs, spaces, underscores, non-ASCII digits and overlong strings are not
-    ids. Anything malformed is simply "not found", never an error.
-    """
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str) and 0 < len(raw) <= _MAX_ID_DIGITS and raw.isascii() and raw.isdigit():
-        return int(raw)
-    return None
-
-
-def get_item_by_id(item_id: object) -> Product | None:
-    """The product with this id (a copy), or None: the original's ``getItemById``."""
-    parsed = parse_item_id(item_id)
-    product = _BY_ID.get(parsed) if parsed is not None else None
-    return Product(**product) if product else None
-
-
-def _product(item_id: int) -> Product:
-    try:
-        return _BY_ID[item_id]
-    except KeyError:
-        raise ProductNotFound(f"Product not found: {item_id!r}") from None
-
-
-def item_key(item_id: int) -> str:
-    """The Redis key of a product's stock: ``item.<itemId>``."""
-    return f"item.{item_id}"
+__all__ = [
+    "NAIVE_GAP_S",
+    "PRODUCTS",
+    "RESERVE_SCRIPT",
+    "RESERVE_SHA",
+    "Product",
+    "ProductNotFound",
+    "TooMuchContention",
+    "current_quantity",
+    "current_quantity_async",
+    "get_current_reserved_stock_by_id",
+    "get_item_by_id",
+    "initial_quantity",
+    "item_key",
+    "parse_item_id",
+    "reserve_stock",
+    "reserve_stock_async",
+    "reserve_stock_by_id",
+    "reserve_stock_naive",
+    "reserve_stock_naive_async",
+    "reserve_stock_watch",
+    "reset_stock",
+    "run_script",
+    "run_script_async",
+    "stock_keys",
+]
 
 
 def stock_keys() -> list[str]:
     """Every product's key, for :func:`helpers.client.clear_keys`."""
     return [item_key(p["itemId"]) for p in PRODUCTS]
-
-
-# --- the fix: one atomic step on the server -------------------------------
-
-RESERVE_SCRIPT = """
--- KEYS[1]: item.<itemId>   ARGV[1]: the initial quantity (if the key is missing)
--- Redis runs the whole script as one command: nobody writes in between.
-local left = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
-if not left then
-  return redis.error_reply('stock of ' .. KEYS[1] .. ' is not a number')
-end
-if left < 1 then
-  return -1
-end
-redis.call('SET', KEYS[1], left - 1)
-return left - 1
-""".strip()
-"""Reserve one unit; return what is left, or -1 when there was none."""
-
-RESERVE_SHA = hashlib.sha1(RESERVE_SCRIPT.encode()).hexdigest()
-
-
-def run_script(
-    client: redis.Redis, script: str, sha: str, keys: Sequence[str], args: Sequence[object]
-) -> object:
-    """``EVALSHA`` the cached script; on ``NOSCRIPT`` (a server that never saw
-    it, or was restarted) send the text once with ``EVAL``, which caches it."""
-    try:
-        return client.evalsha(sha, len(keys), *keys, *args)
-    except redis.exceptions.NoScriptError:
-        return client.eval(script, len(keys), *keys, *args)
 
 
 async def run_script_async(
@@ -146,29 +101,10 @@ async def run_script_async(
         return await client.eval(script, len(keys), *keys, *args)
 
 
-def reserve_stock(client: redis.Redis, item_id: int) -> bool:
-    """Reserve one unit of ``item_id`` atomically (Lua); True if confirmed.
-    Never oversells, however many clients call it at once."""
-    product = _product(item_id)
-    left = run_script(
-        client,
-        RESERVE_SCRIPT,
-        RESERVE_SHA,
-        [item_key(item_id)],
-        [product["initialAvailableQuantity"]],
-    )
-    return int(left) >= 0  # type: ignore[arg-type]
-
-
 async def reserve_stock_async(client: redis.asyncio.Redis, item_id: int) -> bool:
     """The asyncio twin of :func:`reserve_stock`."""
-    product = _product(item_id)
     left = await run_script_async(
-        client,
-        RESERVE_SCRIPT,
-        RESERVE_SHA,
-        [item_key(item_id)],
-        [product["initialAvailableQuantity"]],
+        client, RESERVE_SCRIPT, RESERVE_SHA, [item_key(item_id)], [initial_quantity(item_id)]
     )
     return int(left) >= 0  # type: ignore[arg-type]
 
@@ -183,14 +119,14 @@ def reserve_stock_watch(client: redis.Redis, item_id: int, max_attempts: int = 1
     If another client writes the key between our ``WATCH`` and our ``EXEC``,
     the transaction is dropped (``WatchError``) and we read again.
     """
-    product = _product(item_id)
+    initial = initial_quantity(item_id)
     key = item_key(item_id)
     with client.pipeline() as pipe:
         for _ in range(max_attempts):
             try:
                 pipe.watch(key)  # from here, EXEC fails if anyone else writes the key
                 stored = pipe.get(key)  # after WATCH, commands run at once
-                left = int(stored) if stored is not None else product["initialAvailableQuantity"]
+                left = int(stored) if stored is not None else initial
                 if left < 1:
                     pipe.unwatch()
                     return False
@@ -203,25 +139,10 @@ def reserve_stock_watch(client: redis.Redis, item_id: int, max_attempts: int = 1
     raise TooMuchContention(f"{key}: gave up after {max_attempts} attempts")
 
 
-def current_quantity(client: redis.Redis, item_id: int) -> int:
-    """Units of ``item_id`` left (the initial quantity if never reserved)."""
-    product = _product(item_id)
-    stored = client.get(item_key(item_id))
-    return int(stored) if stored is not None else product["initialAvailableQuantity"]
-
-
 async def current_quantity_async(client: redis.asyncio.Redis, item_id: int) -> int:
     """The asyncio twin of :func:`current_quantity`."""
-    product = _product(item_id)
     stored = await client.get(item_key(item_id))
-    return int(stored) if stored is not None else product["initialAvailableQuantity"]
-
-
-def reset_stock(client: redis.Redis, item_id: int | None = None) -> None:
-    """Set every product's stock (or one product's) to its initial quantity,
-    as the original did when its server started."""
-    products = PRODUCTS if item_id is None else (_product(item_id),)
-    client.mset({item_key(p["itemId"]): p["initialAvailableQuantity"] for p in products})
+    return int(stored) if stored is not None else initial_quantity(item_id)
 
 
 # --- the original's two steps, kept only to show the race -----------------
