@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+from helpers.check import Report, grade
+
 ROOT = Path(__file__).resolve().parent.parent
 WRITEFILE = re.compile(r"%%writefile \{WORKSPACE\}/(?P<task>[\w-]+)\.py")
 
@@ -35,3 +37,13 @@ def write(folder: Path, task: str, source: str) -> Path:
     path = folder / f"{task}.py"
     path.write_text(source)
     return path
+
+
+def graded(tmp_path: Path, task: str, source: str) -> Report:
+    """``source`` graded as a file for ``task``."""
+    return grade(task, write(tmp_path, task, source))
+
+
+def fails_only(report: Report, *names: str) -> None:
+    """``report`` fails exactly ``names`` (every other requirement passes)."""
+    assert sorted(report.failed()) == sorted(names), "\n".join(report.lines())

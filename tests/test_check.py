@@ -55,6 +55,12 @@ def test_task_help_states_the_file_contract(task: str) -> None:
     assert str(find_task(task).solution) in done.stdout
 
 
+@pytest.mark.parametrize("task", ORIGINAL_NAMES)
+def test_the_reference_solution_passes(task: str) -> None:
+    report = grade(task, solution=True)
+    assert report.passed, "\n".join(report.lines())
+
+
 def test_unknown_task_is_refused_naming_the_known_ones() -> None:
     done = check("3-nope")
     assert done.returncode == 2

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from check_files import ROOT, skeleton, write
+from check_files import ROOT, fails_only, graded, skeleton
 
-from helpers.check import Report, find_task, grade
+from helpers.check import find_task, grade
 
 CONNECTED = "connected: prints `Redis client connected to the server`"
 CONNECTS = "connects to the Redis at `REDIS_URL` (the checker's server saw it connect)"
@@ -52,21 +52,6 @@ LESSONS = {
     "2-redis_op_async": "03-async-redis.ipynb",
     "4-redis_advanced_op": "04-hashes-and-data-types.ipynb",
 }
-
-
-def graded(tmp_path: Path, task: str, source: str) -> Report:
-    return grade(task, write(tmp_path, task, source))
-
-
-def fails_only(report: Report, *names: str) -> None:
-    """``report`` fails exactly ``names`` (every other requirement passes)."""
-    assert sorted(report.failed()) == sorted(names), "\n".join(report.lines())
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_the_reference_solution_passes(task: str) -> None:
-    report = grade(task, solution=True)
-    assert report.passed, "\n".join(report.lines())
 
 
 @pytest.mark.parametrize("task", TASKS)

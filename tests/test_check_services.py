@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from check_files import skeleton, write
+from check_files import fails_only, graded, skeleton
 
-from helpers.check import Report, find_task, grade
+from helpers.check import find_task, grade
 
 TASKS = ["9-stock", "100-seat"]
 
@@ -75,21 +75,6 @@ def changed(task: str, *replacements: tuple[str, str]) -> str:
 def redefined(task: str, code: str, *replacements: tuple[str, str]) -> str:
     """The reference with ``code`` (new definitions) added just before ``main``."""
     return changed(task, ("\ndef main()", f"\n{code}\n\ndef main()"), *replacements)
-
-
-def graded(tmp_path: Path, task: str, source: str) -> Report:
-    return grade(task, write(tmp_path, task, source))
-
-
-def fails_only(report: Report, *names: str) -> None:
-    """``report`` fails exactly ``names`` (every other requirement passes)."""
-    assert sorted(report.failed()) == sorted(names), "\n".join(report.lines())
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_the_reference_solution_passes(task: str) -> None:
-    report = grade(task, solution=True)
-    assert report.passed, "\n".join(report.lines())
 
 
 @pytest.mark.parametrize("task", TASKS)
