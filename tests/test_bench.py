@@ -1,6 +1,8 @@
 """helpers.bench: every figure measured, positive, and the bench cleans up.
 
 No timing assertions: speed is what the bench prints, not what tests check.
+So the runs here are smoke-sized (``COURSE_BENCH_SIZE=smoke``: every figure
+of a quick run, from far fewer items); lesson 14 runs a real quick one.
 """
 
 from __future__ import annotations
@@ -35,7 +37,26 @@ REQUIRED = [
 ]
 
 
-def test_cli_json_quick_measures_everything_and_cleans_up(r) -> None:
+@pytest.fixture
+def smoke_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quick runs, in this process and in the ones it starts, are smoke-sized."""
+    monkeypatch.setenv(bench.SIZE_ENV, "smoke")
+
+
+def test_smoke_size_measures_what_a_quick_run_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same rows as a quick run (SimpleWorker processes, HTTP service processes).
+    assert bench.SMOKE.quick and bench.SMOKE.processes == bench.QUICK.processes
+    assert bench.SMOKE.http_workers == bench.QUICK.http_workers
+    monkeypatch.delenv(bench.SIZE_ENV, raising=False)
+    assert bench.quick_settings() is bench.QUICK
+    monkeypatch.setenv(bench.SIZE_ENV, "smoke")
+    assert bench.quick_settings() is bench.SMOKE
+    monkeypatch.setenv(bench.SIZE_ENV, "tiny")
+    with pytest.raises(ValueError, match="COURSE_BENCH_SIZE"):
+        bench.quick_settings()
+
+
+def test_cli_json_quick_measures_everything_and_cleans_up(r, smoke_size) -> None:
     # State a learner may have: the service's keys, and keys of their own.
     r.set("item.1", 3)
     r.set("available_seats", 7)
@@ -80,6 +101,7 @@ def test_cli_json_quick_measures_everything_and_cleans_up(r) -> None:
         bench.COURSE_ONLY["notifications_per_s"][0]
     }
     assert results["meta"]["quick"] is True and results["meta"]["cpus"] >= 1
+    assert results["meta"]["size"] == "smoke"
     assert results["samples"]["pubsub_latency_ms"]
     # Cleaned up; the service's keys restored; nothing else touched.
     assert [k for p in bench.bench_key_patterns() for k in r.scan_iter(match=p)] == []
@@ -90,7 +112,7 @@ def test_cli_json_quick_measures_everything_and_cleans_up(r) -> None:
     assert not [m for m in r.smembers("rq:queues") if "bench:" in m]
 
 
-def test_only_some_groups(r) -> None:
+def test_only_some_groups(r, smoke_size) -> None:
     lines: list[str] = []
     results = bench.run_bench(quick=True, only=["ping", "raw"], echo=lines.append)
     figures = {k for k, v in results.items() if isinstance(v, (int, float))}

@@ -8,11 +8,17 @@ the exercise as given (it must say ``◻`` not attempted), then the exercise cel
 is replaced by its solution file's content, as ``%load`` would do, and the
 check runs again (it must say ``✓``). So a check that always passes, or that
 never does, fails here. New notebooks are picked up by their tags.
+
+The kernel runs lesson 14's benchmark smoke-sized (``COURSE_BENCH_SIZE=smoke``,
+see :mod:`helpers.bench`): every figure, fewer items. No exercise reads its
+figures, and nbval runs the lesson at its own size and compares its outputs.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +26,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from helpers.bench import SIZE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -55,9 +63,16 @@ def _is_check_cell(cell: nbformat.NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(CHECK_CALL.search(cell.source))
 
 
+@functools.cache
+def _notebook(path: Path) -> nbformat.NotebookNode:
+    """``path`` as read once by this process (not to be changed: see :func:`_learner_run`)."""
+    return nbformat.read(path, as_version=4)
+
+
+@functools.cache
 def exercises_of(path: Path) -> list[Exercise]:
     """The exercise cells of one notebook, in order."""
-    nb = nbformat.read(path, as_version=4)
+    nb = _notebook(path)
     found = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or "exercise" not in _tags(cell):
@@ -70,6 +85,7 @@ def exercises_of(path: Path) -> list[Exercise]:
     return found
 
 
+@functools.cache
 def notebooks_with_exercises() -> list[Path]:
     return [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")) if exercises_of(p)]
 
@@ -92,7 +108,7 @@ def test_exercises_are_found() -> None:
 
 @pytest.mark.parametrize("exercise", ALL_EXERCISES, ids=str)
 def test_exercise_cell_follows_the_convention(exercise: Exercise) -> None:
-    nb = nbformat.read(exercise.notebook, as_version=4)
+    nb = _notebook(exercise.notebook)
     source = nb.cells[exercise.cell].source
     assert exercise.name, f"{exercise}: the first line must be `# %load solutions/NN-name.py`"
     assert exercise.name.startswith(exercise.notebook.name[:3]), (
@@ -164,7 +180,7 @@ def _learner_run(path: Path) -> Run:
         store_widget_state=False,
         allow_errors=False,  # cells tagged raises-exception may raise, as under nbval
     )
-    client.execute()
+    client.execute(env={**os.environ, SIZE_ENV: "smoke"})
     run = Run()
     for cell, role in zip(nb.cells, roles, strict=True):
         if role is None:

@@ -49,6 +49,12 @@ notifications, failed jobs), ``samples`` (latencies, for plots) and
 confirmed and refused answers, the race).
 
 Every loop is bounded in count and in time; everything stays on loopback.
+A run does :data:`FULL` by default, :data:`QUICK` with ``--quick`` (under a minute).
+With ``COURSE_BENCH_SIZE=smoke`` in the environment, a quick run runs
+:data:`SMOKE` instead: every figure, check and detail of a quick run, each
+from far fewer items (a few seconds of measuring; ``meta["size"]`` says
+``"smoke"``). Its figures mean little: the course's tests set it where they
+check that a run measures everything and cleans up, not how fast it goes.
 The bench's keys and queues start with ``bench:`` (jobs ``bench-...``); they
 are cleared at the start and at the end. The HTTP measurement starts the
 service, which sets the stock and seat keys (``item.<id>``,
@@ -89,6 +95,8 @@ from helpers.bench.harness import (
     RAW_LIST,
     RAW_PROCESSING,
     SAMPLES_KEPT,
+    SIZE_ENV,
+    SMOKE,
     TRIVIAL_JOB,
     Run,
     Settings,
@@ -99,6 +107,7 @@ from helpers.bench.harness import (
     describe,
     noop,
     percentile,
+    quick_settings,
     redis_cpu_s,
     redis_url_set,
     timed_loop,
@@ -162,6 +171,8 @@ __all__ = [
     "RAW_LIST",
     "RAW_PROCESSING",
     "SAMPLES_KEPT",
+    "SIZE_ENV",
+    "SMOKE",
     "TRIVIAL_JOB",
     "WORKER",
     "_thin",
@@ -187,6 +198,7 @@ __all__ = [
     "noop",
     "percentile",
     "process_rate",
+    "quick_settings",
     "redis_cpu_s",
     "redis_url_set",
     "Run",

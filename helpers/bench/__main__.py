@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m helpers.bench", description=helpers.bench.__doc__.split("\n")[0]
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--quick", action="store_true", help="short run (under a minute)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short run (under a minute; with COURSE_BENCH_SIZE=smoke, a few seconds of tiny loads)",
+    )
     parser.add_argument("--only", nargs="+", choices=GROUPS, help="measure only these groups")
     parser.add_argument(
         "--http-workers",

@@ -17,11 +17,11 @@ from helpers.bench.harness import (
     FULL,
     GROUPS,
     LOCK_KEY,
-    QUICK,
     Run,
     Settings,
     clear_bench_keys,
     describe,
+    quick_settings,
     redis_url_set,
 )
 from helpers.bench.http import measure_http
@@ -52,6 +52,7 @@ def _meta(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     info = client.info("server")
     return {
         "quick": settings.quick,
+        "size": settings.name,
         "redis_version": info.get("redis_version"),
         "cpus": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -74,7 +75,7 @@ def run_bench(
     return the results: numeric figures at the top level, plus ``meta``,
     ``checks`` and ``samples``. ``echo`` receives progress lines (default:
     none)."""
-    settings = QUICK if quick else FULL
+    settings = quick_settings() if quick else FULL
     if http_workers is not None:
         settings = Settings(**{**settings.__dict__, "http_workers": http_workers})
     groups = list(only) if only else list(GROUPS)
@@ -121,7 +122,7 @@ def format_table(results: dict[str, Any], groups: Sequence[str] | None = None) -
     of_group = meta.get("figure_groups", {})
     lines = [
         f"Redis {meta.get('redis_version')}, {meta.get('cpus')} CPUs, load average {load} "
-        f"at the start, {'quick' if meta.get('quick') else 'full'} run in "
+        f"at the start, {meta.get('size') or ('quick' if meta.get('quick') else 'full')} run in "
         f"{meta.get('elapsed_s')} s",
         f"{'figure':<38} {'value':>12}   what",
     ]
