@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from check_files import ROOT
 
 from helpers.check import TASKS, find_task, grade
 
@@ -59,6 +60,21 @@ def test_task_help_states_the_file_contract(task: str) -> None:
 def test_the_reference_solution_passes(task: str) -> None:
     report = grade(task, solution=True)
     assert report.passed, "\n".join(report.lines())
+
+
+@pytest.mark.parametrize("task", ORIGINAL_NAMES)
+def test_the_lesson_states_the_contract_and_has_the_task_cells(task: str) -> None:
+    """The task's lesson quotes its contract and has the workspace cell, the
+    check cell and the reference solution's %load line."""
+    found = find_task(task)
+    (lesson,) = (ROOT / "notebooks").glob(f"{found.lesson}-*.ipynb")
+    sources = ["".join(cell["source"]) for cell in json.loads(lesson.read_text())["cells"]]
+    turn = [s for s in sources if s.startswith(f"## Your turn: `{task}`")]
+    assert len(turn) == 1, f"{lesson.name}: one 'Your turn: `{task}`' cell"
+    assert " ".join(found.contract.split()) in " ".join(turn[0].split()), "the contract, quoted"
+    assert any(s.startswith(f"%%writefile {{WORKSPACE}}/{task}.py\n") for s in sources)
+    assert f"!{{sys.executable}} -m helpers.check {task}" in sources
+    assert f"# %load ../helpers/programs/{found.module}.py" in sources
 
 
 def test_unknown_task_is_refused_naming_the_known_ones() -> None:

@@ -4,13 +4,12 @@ breaks (and, where that says something, only on it)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from check_files import ROOT, fails_only, graded, skeleton
+from check_files import fails_only, graded, skeleton
 
-from helpers.check import find_task, grade
+from helpers.check import grade
 
 CONNECTED = "connected: prints `Redis client connected to the server`"
 CONNECTS = "connects to the Redis at `REDIS_URL` (the checker's server saw it connect)"
@@ -46,12 +45,6 @@ AS_RETURNED = (
 )
 
 TASKS = ["0-redis_client", "1-redis_op", "2-redis_op_async", "4-redis_advanced_op"]
-LESSONS = {
-    "0-redis_client": "01-redis-client.ipynb",
-    "1-redis_op": "02-redis-operations.ipynb",
-    "2-redis_op_async": "03-async-redis.ipynb",
-    "4-redis_advanced_op": "04-hashes-and-data-types.ipynb",
-}
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -59,16 +52,6 @@ def test_the_lessons_skeleton_fails(task: str, tmp_path: Path) -> None:
     report = grade(task, skeleton(task, tmp_path))
     assert not report.passed
     assert report.met <= 2, "\n".join(report.lines())  # at most: import quiet, `async def`
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_the_lesson_states_the_contract_and_checks_the_file(task: str) -> None:
-    cells = json.loads((ROOT / "notebooks" / LESSONS[task]).read_text())["cells"]
-    sources = ["".join(cell["source"]) for cell in cells]
-    turn = [s for s in sources if s.startswith(f"## Your turn: `{task}`")]
-    assert len(turn) == 1 and find_task(task).contract.strip() in turn[0]
-    assert f"!{{sys.executable}} -m helpers.check {task}" in sources
-    assert f"# %load ../helpers/programs/{find_task(task).module}.py" in sources
 
 
 # ---------------------------------------------------------------- 0-redis_client
