@@ -27,6 +27,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.suspension import WORKERS_SUSPENDED
 
+from helpers.check.observe import names, queued, until
 from helpers.check.report import Requirement, requirement
 from helpers.check.sandbox import Sandbox, crash_text
 from helpers.check.task import Task
@@ -59,7 +60,6 @@ DONE_S = 30.0  # a worker's start, the jobs, a creator's exit
 WAITS_S = 0.3  # how long a creator must go on waiting while no job can be taken
 FOLLOW_S = 3.0  # how long a processor's other workers may register after its first
 LINES_S = 1.0  # for a job's line to reach a log after RQ recorded the job
-POLL_S = 0.02
 
 
 def sending(data: dict[str, str]) -> str:
@@ -68,17 +68,6 @@ def sending(data: dict[str, str]) -> str:
 
 
 # --- waiting for, and reading, what the programs did --------------------------
-
-
-def until(condition: Callable[[], bool], timeout_s: float, *processes: BackgroundProcess) -> bool:
-    """Poll ``condition`` until it holds (True), ``timeout_s`` passes or every
-    one of ``processes`` has exited (then one last look)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline or not any(p.running for p in processes):
-            return condition()
-        time.sleep(POLL_S)
-    return True
 
 
 def finish(raw: redis.Redis, *processes: BackgroundProcess) -> None:
@@ -124,16 +113,6 @@ def notification_lines(sandbox: Sandbox, process: BackgroundProcess) -> list[str
 def created_ids(lines: list[str]) -> list[str]:
     """The ids of the ``Notification job created: <id>`` lines, in order."""
     return [m[1] for line in lines if (m := CREATED.fullmatch(line))]
-
-
-def names(printed: str, job_id: str) -> bool:
-    """Does ``printed`` name the job: its RQ id, or its number (``<queue>-<n>`` prints ``n``)?"""
-    return printed in (job_id, shown_id(job_id))
-
-
-def queued(sandbox: Sandbox, name: str) -> list[str]:
-    """The ids waiting in queue ``name``, in order."""
-    return sandbox.client.lrange(f"rq:queue:{name}", 0, -1)
 
 
 def stored_call(raw: redis.Redis, job_id: str) -> tuple[str, list[object], object] | str:
@@ -268,11 +247,11 @@ def grade_job_creator_6(sandbox: Sandbox) -> Iterator[Requirement]:
 
     def created() -> bool:
         printed = all(created_ids(notification_lines(sandbox, run)) for run in runs)
-        return printed and len(queued(sandbox, QUEUE_6)) >= len(runs)
+        return printed and len(queued(sandbox.client, QUEUE_6)) >= len(runs)
 
     until(created, START_S, *runs)
     problem = next(filter(None, (exit_problem(sandbox, run) for run in runs)), None)
-    jobs = queued(sandbox, QUEUE_6)
+    jobs = queued(sandbox.client, QUEUE_6)
     yield Requirement(
         f"enqueues one job on the queue `{QUEUE_6}`",
         len(jobs) == len(runs),
@@ -364,13 +343,13 @@ def grade_job_creator_7(sandbox: Sandbox) -> Iterator[Requirement]:
     until(
         lambda: (
             len(created_ids(notification_lines(sandbox, creator))) >= count
-            and len(queued(sandbox, QUEUE_7)) >= count
+            and len(queued(sandbox.client, QUEUE_7)) >= count
         ),
         START_S,
         creator,
     )
     problem = exit_problem(sandbox, creator)
-    jobs = queued(sandbox, QUEUE_7)
+    jobs = queued(sandbox.client, QUEUE_7)
     calls = [stored_call(raw, job_id) for job_id in jobs]
     name = (
         f"enqueues the eleven jobs on the queue `{QUEUE_7}`, in the original's order, "

@@ -26,6 +26,7 @@ import h11
 import httpx
 import redis
 
+from helpers.check.observe import names, queued, until
 from helpers.check.report import Requirement, requirement
 from helpers.check.sandbox import Run, Sandbox, crash_text
 from helpers.check.task import Task
@@ -319,26 +320,6 @@ def job_lines(output: str) -> list[tuple[str, str]]:
     return found
 
 
-def names_job(shown: str, job_id: str) -> bool:
-    """A line names a job by its id, or by its number (``reserve_seat-7`` is 7)."""
-    return shown == job_id or shown == job_id.rsplit("-", 1)[-1]
-
-
-def wait_lines(app: App, count: int, timeout_s: float = LINES_TIMEOUT_S) -> list[tuple[str, str]]:
-    """Wait (bounded, not after a crash) until the app has printed ``count`` job lines."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        lines = job_lines(app.process.output())
-        if len(lines) >= count or time.monotonic() > deadline or not app.process.running:
-            return lines
-        time.sleep(0.05)
-
-
-def queued_ids(client: redis.Redis, queue_name: str) -> list[str]:
-    """The ids of the jobs waiting in RQ's queue ``queue_name``."""
-    return client.lrange(f"rq:queue:{queue_name}", 0, -1)
-
-
 WORKER_DRIVER = """
 import importlib, sys
 task = importlib.import_module({module!r})
@@ -432,12 +413,16 @@ def _seat_routes(sandbox: Sandbox, app: App) -> Iterator[Requirement]:
         app.answer("/available_seats"),
     )
     answers = [app.answer("/reserve_seat") for _ in range(FIRST_JOBS)]
-    queued = queued_ids(r, SEAT_QUEUE)
+    waiting = queued(r, SEAT_QUEUE)
     yield requirement(
         f'`GET /reserve_seat` ({FIRST_JOBS} times): `{{"status":"Reservation in process"}}`, '
         "one job queued in `reserve_seat` each, no seat taken before `/process`",
         [*[IN_PROCESS] * FIRST_JOBS, f"{FIRST_JOBS} jobs in reserve_seat", "available_seats = 50"],
-        [*answers, f"{len(queued)} jobs in reserve_seat", f"available_seats = {r.get(SEATS_KEY)}"],
+        [
+            *answers,
+            f"{len(waiting)} jobs in reserve_seat",
+            f"available_seats = {r.get(SEATS_KEY)}",
+        ],
     )
     processing = app.answer("/process")
     yield requirement(
@@ -449,18 +434,23 @@ def _seat_routes(sandbox: Sandbox, app: App) -> Iterator[Requirement]:
         f"then each job completes: `Seat reservation job <ID> completed` ({FIRST_JOBS} lines), "
         "47 seats left"
     )
-    expected = [*[f"job {job_id}: completed" for job_id in queued], "available_seats = 47"]
+    expected = [*[f"job {job_id}: completed" for job_id in waiting], "available_seats = 47"]
     lines: list[tuple[str, str]] = []
-    if not queued or processing != ok({"status": "Queue processing"}):
+    if not waiting or processing != ok({"status": "Queue processing"}):
         yield not_reached(name, "\n".join(expected), "no job queued, or `/process` did not answer")
     else:
         outcomes = {}
-        lines = wait_lines(app, len(queued))
+        until(
+            lambda: len(job_lines(app.process.output())) >= len(waiting),
+            LINES_TIMEOUT_S,
+            app.process,
+        )
+        lines = job_lines(app.process.output())
         for shown, outcome in lines:
-            for job_id in queued:
-                if names_job(shown, job_id):
+            for job_id in waiting:
+                if names(shown, job_id):
                     outcomes[job_id] = outcome if outcome == "completed" else f"failed: {outcome}"
-        got = [f"job {job_id}: {outcomes.get(job_id, 'no line')}" for job_id in queued]
+        got = [f"job {job_id}: {outcomes.get(job_id, 'no line')}" for job_id in waiting]
         yield requirement(name, expected, [*got, f"available_seats = {r.get(SEATS_KEY)}"])
     # Without a single job line so far, waiting for more would only use up the bound.
     yield from _seat_rush(sandbox, app, processing=bool(lines))
@@ -540,7 +530,8 @@ def _seats(r: redis.Redis) -> int | None:
 def _wait_watching(
     app: App, count: int, read: Callable[[], int | None], lowest: list[int]
 ) -> list[tuple[str, str]]:
-    """:func:`wait_lines`, noting the lowest seat count seen meanwhile."""
+    """Wait (bounded, not after a crash) until the app has printed ``count``
+    job lines, noting the lowest seat count seen meanwhile."""
     deadline = time.monotonic() + LINES_TIMEOUT_S
     while True:
         seats = read()
