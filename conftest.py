@@ -32,6 +32,13 @@ import redis
 
 from helpers.server import ServerInfo, start_server, stop_server
 
+try:  # nbval is a test extra; a learner's pytest (lesson 08) runs without it
+    import nbval  # noqa: F401
+except ImportError:
+    pytest_plugins: list[str] = []
+else:  # under nbval, each exercise is also checked with its solution loaded
+    pytest_plugins = ["tools.nbval_exercises"]
+
 _session: dict[str, object] = {}
 
 # Where xdist workers leave {node id: work unit} for the controller's scheduler.

@@ -1,88 +1,35 @@
-"""Every exercise is loadable, and its solution passes its own check.
+"""Every exercise is loadable, starts unsolved, and its solution passes its own check.
 
 An exercise cell (tag ``exercise``) starts with ``# %load solutions/NN-name.py``
 and raises ``NotImplementedError``; the next code cell calling ``check(`` (or
-``acheck(``) judges it. For each notebook with exercises, one kernel runs the
-notebook top to bottom the way a learner does: each check first runs against
-the exercise as given (it must say ``◻`` not attempted), then the exercise cell
-is replaced by its solution file's content, as ``%load`` would do, and the
-check runs again (it must say ``✓``). So a check that always passes, or that
-never does, fails here. New notebooks are picked up by their tags.
-
-The kernel runs lesson 14's benchmark smoke-sized (``COURSE_BENCH_SIZE=smoke``,
-see :mod:`helpers.bench`): every figure, fewer items. No exercise reads its
-figures, and nbval runs the lesson at its own size and compares its outputs.
+``acheck(``) judges it. Running the checks is nbval's part of the test command:
+``tools/nbval_exercises.py`` (loaded by the root ``conftest.py``) runs each
+check as stored (``◻ not attempted``, compared by nbval) and then again with
+the solution loaded (``✓ correct``, or it fails), in the lesson's own run. This
+file checks the conventions and the stored verdicts, and that the plugin is
+on and fails a wrong solution. New notebooks are picked up by their tags.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import io
 import os
-import re
-from dataclasses import dataclass, field
+import subprocess
+import sys
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from helpers.bench import SIZE_ENV
+from helpers.exercises import _verdict
+from tools.nbval_exercises import Exercise, exercises_of, is_check_cell, read_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"
-CELL_TIMEOUT_S = 600
-
-LOAD_LINE = re.compile(r"# %load (solutions/(?P<name>[0-9]{2}-[\w-]+)\.py)")
-CHECK_CALL = re.compile(r"\ba?check\(")
-
-
-@dataclass
-class Exercise:
-    """One exercise cell, its solution file and the cell that checks it."""
-
-    notebook: Path
-    cell: int
-    name: str | None  # None: the first line is not a well-formed %load line
-    check_cell: int | None
-
-    @property
-    def solution(self) -> Path:
-        return SOLUTIONS / f"{self.name}.py"
-
-    def __str__(self) -> str:
-        return f"{self.notebook.name} cell {self.cell} ({self.name})"
-
-
-def _tags(cell: nbformat.NotebookNode) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
-def _is_check_cell(cell: nbformat.NotebookNode) -> bool:
-    return cell.cell_type == "code" and bool(CHECK_CALL.search(cell.source))
-
-
-@functools.cache
-def _notebook(path: Path) -> nbformat.NotebookNode:
-    """``path`` as read once by this process (not to be changed: see :func:`_learner_run`)."""
-    return nbformat.read(path, as_version=4)
-
-
-@functools.cache
-def exercises_of(path: Path) -> list[Exercise]:
-    """The exercise cells of one notebook, in order."""
-    nb = _notebook(path)
-    found = []
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or "exercise" not in _tags(cell):
-            continue
-        first = cell.source.splitlines()[0] if cell.source else ""
-        match = LOAD_LINE.fullmatch(first.strip())
-        following = [i for i in range(index + 1, len(nb.cells)) if nb.cells[i].cell_type == "code"]
-        check_cell = following[0] if following and _is_check_cell(nb.cells[following[0]]) else None
-        found.append(Exercise(path, index, match["name"] if match else None, check_cell))
-    return found
 
 
 @functools.cache
@@ -99,6 +46,23 @@ def _defined_names(source: str) -> set[str]:
     return {node.name for node in tree.body if isinstance(node, kinds)}
 
 
+def _stdout_lines(cell: nbformat.NotebookNode) -> list[str]:
+    text = "".join(
+        out.get("text", "")
+        for out in cell.get("outputs", [])
+        if out.output_type == "stream" and out.get("name") == "stdout"
+    )
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _unsolved_verdict(name: str) -> str:
+    """What a check prints for an exercise left as given."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        _verdict(name, NotImplementedError())
+    return out.getvalue().rstrip("\n")
+
+
 # ---------------------------------------------------------------- static checks
 
 
@@ -108,7 +72,7 @@ def test_exercises_are_found() -> None:
 
 @pytest.mark.parametrize("exercise", ALL_EXERCISES, ids=str)
 def test_exercise_cell_follows_the_convention(exercise: Exercise) -> None:
-    nb = _notebook(exercise.notebook)
+    nb = read_notebook(exercise.notebook)
     source = nb.cells[exercise.cell].source
     assert exercise.name, f"{exercise}: the first line must be `# %load solutions/NN-name.py`"
     assert exercise.name.startswith(exercise.notebook.name[:3]), (
@@ -126,6 +90,26 @@ def test_exercise_cell_follows_the_convention(exercise: Exercise) -> None:
     )
 
 
+@pytest.mark.parametrize("exercise", ALL_EXERCISES, ids=str)
+def test_stored_verdict_is_not_attempted(exercise: Exercise) -> None:
+    """nbval compares a fresh run with this stored output: unsolved, a check says ◻."""
+    assert exercise.check_cell is not None and exercise.name
+    cell = read_notebook(exercise.notebook).cells[exercise.check_cell]
+    assert _stdout_lines(cell) == [_unsolved_verdict(exercise.name)], (
+        f"{exercise}: the stored check output is {_stdout_lines(cell)}, not the unsolved verdict"
+    )
+    assert all(out.output_type == "stream" for out in cell.outputs), f"{exercise}: {cell.outputs}"
+
+
+@pytest.mark.parametrize("path", notebooks_with_exercises(), ids=lambda p: p.name)
+def test_no_other_check_cells(path: Path) -> None:
+    """Every check cell judges the exercise just above it (the plugin solves only those)."""
+    nb = read_notebook(path)
+    checks = {ex.check_cell for ex in exercises_of(path)}
+    others = [i for i, cell in enumerate(nb.cells) if is_check_cell(cell) and i not in checks]
+    assert not others, f"{path.name}: check cells without an exercise above them: {others}"
+
+
 def test_every_solution_is_loaded_by_an_exercise() -> None:
     referenced = {ex.name for ex in ALL_EXERCISES}
     files = {path.stem for path in SOLUTIONS.glob("*.py")}
@@ -135,119 +119,77 @@ def test_every_solution_is_loaded_by_an_exercise() -> None:
     assert not duplicates, f"exercises loading the same solution: {duplicates}"
 
 
-# ------------------------------------------------------------- execution checks
+# ------------------------------------------------------------- the nbval plugin
 
 
-@dataclass
-class Run:
-    """What one learner-like run of a notebook printed."""
+def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
-    unsolved: dict[str, nbformat.NotebookNode] = field(default_factory=dict)
-    solved: dict[str, nbformat.NotebookNode] = field(default_factory=dict)
-    other_checks: list[nbformat.NotebookNode] = field(default_factory=list)
+
+def test_the_test_command_checks_every_solution() -> None:
+    """The root conftest loads the plugin: each exercise gets its solved items."""
+    lesson = notebooks_with_exercises()[0]
+    done = _pytest("--nbval", "--collect-only", "-q", str(lesson), cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for exercise in exercises_of(lesson):
+        assert f"solution: {exercise.name}" in done.stdout, done.stdout
+        assert f"solved: {exercise.name}" in done.stdout, done.stdout
 
 
-def _learner_run(path: Path) -> Run:
-    """Run ``path`` once: each check unsolved, then with its solution loaded."""
-    nb = nbformat.read(path, as_version=4)
-    by_check = {
-        ex.check_cell: ex
-        for ex in exercises_of(path)
-        if ex.check_cell is not None and ex.name and ex.solution.is_file()
+def _tiny_lesson(folder: Path, solutions: dict[str, str]) -> Path:
+    """A lesson with one exercise per entry of ``solutions`` (name -> solution file)."""
+    cells = [nbformat.v4.new_code_cell("from helpers.exercises import check", execution_count=1)]
+    for name, solution in solutions.items():
+        (folder / "solutions").mkdir(exist_ok=True)
+        (folder / "solutions" / f"{name}.py").write_text(solution, encoding="utf-8")
+        exercise = nbformat.v4.new_code_cell(
+            f"# %load solutions/{name}.py\ndef double(x):\n    raise NotImplementedError",
+            metadata={"tags": ["exercise"]},
+            execution_count=1,
+        )
+        check = nbformat.v4.new_code_cell(
+            f'def test():\n    assert double(2) == 4, "double(2) should be 4"\n\ncheck("{name}", test)',
+            execution_count=1,
+        )
+        check.outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text=_unsolved_verdict(name) + "\n")
+        ]
+        cells += [exercise, check]
+    path = folder / "99-tiny.ipynb"
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
     }
-    cells, roles = [], []
-    for index, cell in enumerate(nb.cells):
-        cells.append(cell)
-        roles.append(("unsolved", by_check[index].name) if index in by_check else None)
-        if index in by_check:
-            exercise = by_check[index]
-            solution = exercise.solution.read_text(encoding="utf-8")
-            # What `%load` leaves in the cell: the magic commented out, then the file.
-            loaded = nbformat.v4.new_code_cell(f"# %load solutions/{exercise.name}.py\n{solution}")
-            cells.append(loaded)
-            roles.append(None)
-            cells.append(nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata)))
-            roles.append(("solved", exercise.name))
-        elif _is_check_cell(cell):
-            roles[-1] = ("other", "")
-    nb.cells = cells
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-        record_timing=False,
-        store_widget_state=False,
-        allow_errors=False,  # cells tagged raises-exception may raise, as under nbval
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_wrong_solution_fails_and_a_right_one_passes(tmp_path: Path) -> None:
+    lesson = _tiny_lesson(
+        tmp_path,
+        {
+            "99-right": "def double(x):\n    return 2 * x\n",
+            "99-wrong": "def double(x):\n    return x + 1\n",
+            "99-raises": "def double(x):\n    raise ValueError('no')\n",
+        },
     )
-    client.execute(env={**os.environ, SIZE_ENV: "smoke"})
-    run = Run()
-    for cell, role in zip(nb.cells, roles, strict=True):
-        if role is None:
-            continue
-        kind, name = role
-        if kind == "other":
-            run.other_checks.append(cell)
-        else:
-            getattr(run, kind)[name] = cell
-    return run
-
-
-@pytest.fixture(scope="module", params=notebooks_with_exercises(), ids=lambda p: p.name)
-def learner_run(request: pytest.FixtureRequest) -> tuple[Path, Run]:
-    return request.param, _learner_run(request.param)
-
-
-def _stdout_lines(cell: nbformat.NotebookNode) -> list[str]:
-    text = "".join(
-        out.get("text", "")
-        for out in cell.outputs
-        if out.output_type == "stream" and out.get("name") == "stdout"
-    )
-    return [line for line in text.splitlines() if line.strip()]
-
-
-def _problems(cell: nbformat.NotebookNode) -> list[str]:
-    """Everything in a solved check cell's output that is not a ✓ verdict."""
-    problems = [f"printed {line!r}" for line in _stdout_lines(cell) if not line.startswith("✓")]
-    for out in cell.outputs:
-        if out.output_type == "error":
-            problems.append(f"raised {out.ename}: {out.evalue}")
-        elif out.output_type == "stream" and out.get("name") == "stderr":
-            problems.append(f"wrote to stderr {out.text!r}")
-        elif out.output_type == "execute_result":
-            value = out.get("data", {}).get("text/plain", "")
-            if value != "True":
-                problems.append(f"returned {value}")
-    if not _stdout_lines(cell):
-        problems.append("printed no verdict")
-    return problems
-
-
-@pytest.mark.timeout(1200)
-def test_solutions_pass_their_checks(learner_run: tuple[Path, Run]) -> None:
-    path, run = learner_run
-    failures = []
-    for name, cell in run.solved.items():
-        problems = _problems(cell)
-        if f"✓ {name}: correct" not in _stdout_lines(cell):
-            problems.append(f"no `✓ {name}: correct` line")
-        failures += [f"{name}: {p}" for p in problems]
-    for cell in run.other_checks:
-        failures += [f"check cell {cell.source[:40]!r}: {p}" for p in _problems(cell)]
-    assert run.solved, f"{path.name}: no exercise was checked"
-    assert not failures, f"{path.name} with its solutions loaded:\n" + "\n".join(failures)
-
-
-@pytest.mark.timeout(1200)
-def test_unsolved_exercises_are_not_attempted(learner_run: tuple[Path, Run]) -> None:
-    path, run = learner_run
-    assert run.unsolved.keys() == run.solved.keys()
-    for name, cell in run.unsolved.items():
-        lines = _stdout_lines(cell)
-        assert any(line.startswith(f"◻ {name}: not attempted") for line in lines), (
-            f"{path.name}: the unsolved {name} printed {lines}, not `◻ {name}: not attempted`"
-        )
-        assert not any(line.startswith("✓") for line in lines), (
-            f"{path.name}: {name} passes without a solution: {lines}"
-        )
+    done = _pytest(
+        "-p", "tools.nbval_exercises", "--nbval", "--nbval-current-env", "-rA", lesson.name,
+        cwd=tmp_path,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    assert "PASSED 99-tiny.ipynb::Cell 2 solved: 99-right" in out, out
+    assert "FAILED 99-tiny.ipynb::Cell 4 solved: 99-wrong" in out, out
+    assert "FAILED 99-tiny.ipynb::Cell 6 solved: 99-raises" in out, out
+    assert "3 failed" not in out and "2 failed" in out, out  # the unsolved checks pass
