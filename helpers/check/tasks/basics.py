@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from helpers.check.driver import IMPORTED, RECORD, after_import, call_driver, import_is_quiet
 from helpers.check.report import Requirement, requirement
 from helpers.check.sandbox import Run, Sandbox, crash_text
 from helpers.check.task import Task
@@ -27,9 +28,7 @@ from helpers.server import free_port
 
 REFUSED_PREFIX = NOT_CONNECTED.split("{")[0]
 OP_LINES = [CONNECTED, "School", "Reply: OK", "100"]
-IMPORTED = "--- imported ---"  # what a driver prints once the file is imported
 SECTION = "--- section {} ---"  # what a sectioned driver prints before each part
-RECORD = "@@ "  # a driver's own findings (the commands it saw), not the file's output
 CHANGED_HOLBERTON = "Checker School"  # what the checker puts in Holberton for a second run
 ADDED_FIELD = ("Added by the checker", "1")  # a field the checker adds before task 4's rerun
 TRACEBACK = "Traceback (most recent call last)"
@@ -49,39 +48,6 @@ def lines_in_order(name: str, run: Run, expected: list[str]) -> Requirement:
     (a crash or a hang is shown as what came)."""
     problem = run.problem()
     return requirement(name, expected, run.lines if problem is None else problem)
-
-
-def call_driver(sandbox: Sandbox, body: str, timeout_s: float = 10.0) -> Run:
-    """Import the file as ``task`` in a new interpreter, then run ``body``
-    (which may use ``task``, ``client`` and ``REDIS_URL``)."""
-    code = (
-        "import importlib, os, redis\n"
-        "REDIS_URL = os.environ['REDIS_URL']\n"
-        "client = redis.Redis.from_url(REDIS_URL, decode_responses=True)\n"
-        f"task = importlib.import_module({sandbox.module!r})\n"
-        f"print({IMPORTED!r}, flush=True)\n" + body
-    )
-    return sandbox.run_python(code, timeout_s)
-
-
-def after_import(run: Run) -> tuple[list[str], list[str]]:
-    """What a driver printed while importing the file, and after it."""
-    if IMPORTED not in run.lines:
-        return run.lines, []
-    at = run.lines.index(IMPORTED)
-    return run.lines[:at], run.lines[at + 1 :]
-
-
-def import_is_quiet(run: Run) -> Requirement:
-    """Importing the file may define things, not run them (so its functions can be tested)."""
-    during, _ = after_import(run)
-    imported = IMPORTED in run.lines
-    return Requirement(
-        'importing the file runs nothing (the program runs under `if __name__ == "__main__":`)',
-        imported and not during,
-        "no output while importing",
-        "\n".join(during) if imported else f"the import failed: {run.problem() or run.output}",
-    )
 
 
 # ------------------------------------------------------------ sectioned drivers

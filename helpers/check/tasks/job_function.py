@@ -21,15 +21,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from helpers.check.driver import RECORD, call_driver, import_is_quiet
 from helpers.check.report import Requirement, requirement
 from helpers.check.sandbox import Run, Sandbox
 from helpers.check.task import Task
-from helpers.check.tasks.basics import call_driver, import_is_quiet
 from helpers.job_events import shown_id
 from helpers.programs.t8_job import JOB_FUNCTION, JOB_PREFIX, TESTED_QUEUE
 
 NOT_AN_ARRAY = "Jobs is not an array"
-RECORD = "@@ "  # how a driver's findings start
 JOBS = [
     {"phoneNumber": "4153518780", "message": "This is the code 1234 to verify your account"},
     {"phoneNumber": "4153518781", "message": "This is the code 4562 to verify your account"},

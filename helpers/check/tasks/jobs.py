@@ -27,11 +27,11 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.suspension import WORKERS_SUSPENDED
 
+from helpers.check.driver import after_import, call_driver, import_is_quiet
 from helpers.check.observe import names, queued, until
 from helpers.check.report import Requirement, requirement
 from helpers.check.sandbox import Sandbox, crash_text
 from helpers.check.task import Task
-from helpers.check.tasks.basics import after_import, call_driver, import_is_quiet
 from helpers.job_events import FINAL_STATUSES, enqueue_with_events, events_key, shown_id
 from helpers.notifications import gate_key
 from helpers.processes import BackgroundProcess

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Iterator
 
 import redis
 
+from helpers.check.driver import after_import, call_driver, import_is_quiet
 from helpers.check.report import Requirement, requirement
 from helpers.check.sandbox import Sandbox, crash_text
 from helpers.check.task import Task
-from helpers.check.tasks.basics import after_import, call_driver, import_is_quiet
 from helpers.processes import BackgroundProcess
 from helpers.programs.t0_redis_client import CONNECTED
 from helpers.programs.t5_publisher import ABOUT_TO_SEND, MESSAGES

@@ -26,11 +26,11 @@ import h11
 import httpx
 import redis
 
+from helpers.check.driver import IMPORTED, after_import, call_driver, import_is_quiet
 from helpers.check.observe import names, queued, until
 from helpers.check.report import Requirement, requirement
 from helpers.check.sandbox import Run, Sandbox, crash_text
 from helpers.check.task import Task
-from helpers.check.tasks.basics import IMPORTED, after_import, call_driver, import_is_quiet
 from helpers.processes import BackgroundProcess
 from helpers.server import free_port
 
