@@ -271,7 +271,8 @@ def _launch(binary: str, port: int, folder: Path, persistence: bool) -> int:
         "--pidfile", str(pidfile),
         "--logfile", str(log),
         "--dir", str(folder),
-        "--save", "900 1" if persistence else "",
+        # "900", "1" as two arguments: Redis 6.2 reads a single "900 1" as no snapshots
+        *(["--save", "900", "1"] if persistence else ["--save", ""]),
         "--appendonly", "yes" if persistence else "no",
     ]  # fmt: skip
     with open(log, "ab") as out:  # start-up errors printed before the log opens land here too

@@ -54,6 +54,16 @@ def test_server_is_loopback_only_and_not_persistent(own_data_dir: Path) -> None:
     assert client.config_get("appendonly")["appendonly"] == "no"
 
 
+def test_persistence_asked_for_is_on(tmp_path: Path) -> None:
+    """Snapshots and the append-only file, on every server version (6.2 ignored a
+    single ``--save "900 1"`` argument)."""
+    with server.throwaway_server(persistence=True) as info:
+        client = redis.Redis.from_url(info.url, decode_responses=True)
+        assert client.config_get("save") == {"save": "900 1"}
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        client.close()
+
+
 def test_concurrent_starts_share_one_server(own_data_dir: Path) -> None:
     urls: list[str] = []
     threads = [threading.Thread(target=lambda: urls.append(server.redis_url())) for _ in range(4)]
