@@ -13,10 +13,12 @@ available``. The original read the seats then wrote them back, two steps
 that two workers could interleave; :func:`take_seat` does both in one Lua
 script, so seats never go below 0, however many workers run.
 
-The task's own code (the keys, :func:`reserve_seat`,
-:func:`get_current_available_seats`, the script, :func:`take_seat`, the job)
-is the reference solution :mod:`helpers.programs.t100_seat`, imported here:
-one copy. This module adds what the service and the lessons use beside it.
+The task's own code (the keys, the script, :func:`take_seat`, the job, the
+routes) is the reference solution :mod:`helpers.programs.t100_seat`,
+imported here: one copy. The reference's Redis functions for the routes are
+``async``: here they are :func:`get_current_available_seats_async`,
+:func:`reservation_enabled_async` and :func:`reset_seats_async`, and this
+module adds their blocking twins for a notebook's ``redis.Redis`` client.
 
 The creator side prints the original's lines from the jobs' events
 (:mod:`helpers.job_events`): ``Seat reservation job <n> completed`` and
@@ -27,7 +29,6 @@ counter (RQ's job id is ``reserve_seat-<n>``).
 from __future__ import annotations
 
 import redis
-import redis.asyncio
 from rq import Queue
 from rq.job import Job
 
@@ -39,17 +40,20 @@ from helpers.programs.t100_seat import (
     JOB_FUNCTION,
     JOB_PREFIX,
     NOT_ENOUGH_SEATS,
+    QUEUE_KEY,
     QUEUE_NAME,
     SEATS_KEY,
     TAKE_SEAT_SCRIPT,
     TAKE_SEAT_SHA,
     NotEnoughSeats,
-    get_current_available_seats,
-    reservation_enabled,
-    reserve_seat,
-    reset_seats,
     take_seat,
 )
+from helpers.programs.t100_seat import (
+    get_current_available_seats as get_current_available_seats_async,
+)
+from helpers.programs.t100_seat import reservation_enabled as reservation_enabled_async
+from helpers.programs.t100_seat import reserve_seat as reserve_seat_async
+from helpers.programs.t100_seat import reset_seats as reset_seats_async
 from helpers.workers import queue, queue_keys
 
 __all__ = [
@@ -58,6 +62,7 @@ __all__ = [
     "JOB_FUNCTION",
     "JOB_PREFIX",
     "NOT_ENOUGH_SEATS",
+    "QUEUE_KEY",
     "QUEUE_NAME",
     "SEATS_KEY",
     "TAKE_SEAT_SCRIPT",
@@ -70,7 +75,9 @@ __all__ = [
     "reservation_enabled",
     "reservation_enabled_async",
     "reserve_seat",
+    "reserve_seat_async",
     "reset_seats",
+    "reset_seats_async",
     "seat_keys",
     "seat_queue",
     "take_seat",
@@ -94,14 +101,25 @@ def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def get_current_available_seats_async(client: redis.asyncio.Redis) -> str:
-    """The asyncio twin of :func:`get_current_available_seats`."""
-    return _text(await client.get(SEATS_KEY)) or str(INITIAL_SEATS)
+def reserve_seat(client: redis.Redis, number: int) -> None:
+    """The blocking twin of :func:`reserve_seat_async`: ``SET available_seats <number>``."""
+    client.set(SEATS_KEY, number)
 
 
-async def reservation_enabled_async(client: redis.asyncio.Redis) -> bool:
-    """The asyncio twin of :func:`reservation_enabled`."""
-    return _text(await client.get(ENABLED_KEY)) != "false"
+def get_current_available_seats(client: redis.Redis) -> str:
+    """The blocking twin of :func:`get_current_available_seats_async`: the
+    stored value, a string (``"50"``), as the original's route returns it."""
+    return _text(client.get(SEATS_KEY)) or str(INITIAL_SEATS)  # type: ignore[arg-type]
+
+
+def reservation_enabled(client: redis.Redis) -> bool:
+    """The blocking twin of :func:`reservation_enabled_async`."""
+    return _text(client.get(ENABLED_KEY)) != "false"  # type: ignore[arg-type]
+
+
+def reset_seats(client: redis.Redis) -> None:
+    """The blocking twin of :func:`reset_seats_async`: 50 seats, reservations on."""
+    client.mset({SEATS_KEY: INITIAL_SEATS, ENABLED_KEY: "true"})
 
 
 def process_seat_job() -> int:

@@ -6,9 +6,12 @@ count or what is left; here it holds what is left, and a missing key means
 nothing was reserved yet: the initial quantity).
 
 The task's own code (the products, :func:`get_item_by_id`, the Lua script,
-:func:`reserve_stock`, :func:`current_quantity`, :func:`reset_stock`) is the
-reference solution :mod:`helpers.programs.t9_stock`, imported here: one copy.
-This module adds what the lessons show beside it.
+the routes) is the reference solution :mod:`helpers.programs.t9_stock`,
+imported here: one copy. Its Redis functions are ``async`` (the service's
+routes await them): here they are :func:`reserve_stock_async`,
+:func:`current_quantity_async` and :func:`reset_stock_async`, and this module
+adds their blocking twins for a notebook's or a widget's ``redis.Redis``
+client, and what the lessons show beside them.
 
 Reserving one unit must read the stock and write it back. Done as two
 commands, as the original did, two clients can read the same stock and both
@@ -25,15 +28,14 @@ always shows). Two ways make the read and the write one step:
   wrote the key in between, and we retry. Three round trips at least, and
   under contention many retries: correct, but slower.
 
-What the HTTP service (:mod:`helpers.api`) calls has an ``_async`` twin for
-``redis.asyncio`` clients.
+Both ways of calling the script use redis-py's ``register_script``, which
+sends ``EVALSHA`` and falls back to loading the script on ``NOSCRIPT``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 
 import redis
 import redis.asyncio
@@ -44,15 +46,14 @@ from helpers.programs.t9_stock import (
     RESERVE_SHA,
     Product,
     ProductNotFound,
-    current_quantity,
     get_item_by_id,
     initial_quantity,
     item_key,
     parse_item_id,
-    reserve_stock,
-    reset_stock,
-    run_script,
 )
+from helpers.programs.t9_stock import current_quantity as current_quantity_async
+from helpers.programs.t9_stock import reserve_stock as reserve_stock_async
+from helpers.programs.t9_stock import reset_stock as reset_stock_async
 
 __all__ = [
     "NAIVE_GAP_S",
@@ -76,8 +77,7 @@ __all__ = [
     "reserve_stock_naive_async",
     "reserve_stock_watch",
     "reset_stock",
-    "run_script",
-    "run_script_async",
+    "reset_stock_async",
     "stock_keys",
 ]
 
@@ -87,26 +87,25 @@ def stock_keys() -> list[str]:
     return [item_key(p["itemId"]) for p in PRODUCTS]
 
 
-async def run_script_async(
-    client: redis.asyncio.Redis,
-    script: str,
-    sha: str,
-    keys: Sequence[str],
-    args: Sequence[object],
-) -> object:
-    """The asyncio twin of :func:`run_script`."""
-    try:
-        return await client.evalsha(sha, len(keys), *keys, *args)
-    except redis.exceptions.NoScriptError:
-        return await client.eval(script, len(keys), *keys, *args)
-
-
-async def reserve_stock_async(client: redis.asyncio.Redis, item_id: int) -> bool:
-    """The asyncio twin of :func:`reserve_stock`."""
-    left = await run_script_async(
-        client, RESERVE_SCRIPT, RESERVE_SHA, [item_key(item_id)], [initial_quantity(item_id)]
-    )
+def reserve_stock(client: redis.Redis, item_id: int) -> bool:
+    """The blocking twin of :func:`reserve_stock_async`: one unit reserved in
+    one step (the Lua script); True if confirmed. Never oversells."""
+    reserve = client.register_script(RESERVE_SCRIPT)
+    left = reserve(keys=[item_key(item_id)], args=[initial_quantity(item_id)])
     return int(left) >= 0  # type: ignore[arg-type]
+
+
+def current_quantity(client: redis.Redis, item_id: int) -> int:
+    """The blocking twin of :func:`current_quantity_async`: units left."""
+    initial = initial_quantity(item_id)  # an unknown product raises, whatever Redis holds
+    stored = client.get(item_key(item_id))
+    return int(stored) if stored is not None else initial  # type: ignore[arg-type]
+
+
+def reset_stock(client: redis.Redis, item_id: int | None = None) -> None:
+    """The blocking twin of :func:`reset_stock_async`: initial quantities."""
+    ids = [p["itemId"] for p in PRODUCTS] if item_id is None else [item_id]
+    client.mset({item_key(i): initial_quantity(i) for i in ids})
 
 
 class TooMuchContention(RuntimeError):
@@ -137,12 +136,6 @@ def reserve_stock_watch(client: redis.Redis, item_id: int, max_attempts: int = 1
             except redis.WatchError:
                 continue  # somebody reserved in between: read again
     raise TooMuchContention(f"{key}: gave up after {max_attempts} attempts")
-
-
-async def current_quantity_async(client: redis.asyncio.Redis, item_id: int) -> int:
-    """The asyncio twin of :func:`current_quantity`."""
-    stored = await client.get(item_key(item_id))
-    return int(stored) if stored is not None else initial_quantity(item_id)
 
 
 # --- the original's two steps, kept only to show the race -----------------

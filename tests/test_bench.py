@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from helpers import bench, fastpath
+from helpers.bench.http import ROUTES, http_description
 
 #: The keys the issue names: they must exist at the top level.
 REQUIRED = [
@@ -29,6 +30,8 @@ REQUIRED = [
     "http_reserve_per_s_64",
     "http_list_per_s_16",
     "http_list_per_s_64",
+    # every route of the service, the original's six and the naive one (issue 14)
+    *(f"http_{route.name}_per_s_{c}" for route in ROUTES for c in (16, 64)),
     "redis_cpu_us_per_ping",
     "redis_cpu_us_per_job",
     "redis_cpu_us_per_notification",
@@ -91,6 +94,17 @@ def test_cli_json_quick_measures_everything_and_cleans_up(r, smoke_size) -> None
     http = results["details"]["http"]
     assert http["service_processes"] == 1 and http["loadgen_processes"] == 1
     assert http["multi_processes"] == 2 and "http_reserve_x2_per_s_64" in figures
+    assert "http_list_x2_per_s_64" in figures
+    assert http["routes"] == [
+        "/list_products",
+        "/list_products/1",
+        "/reserve_product/2",
+        "/reserve_product_naive/2",
+        "/available_seats",
+        "/reserve_seat",
+        "/process",
+    ]
+    assert "http_other_answers" in results["checks"]
     assert http["race"] == {"requests": 200, "stock": 10, "confirmed": 10}
     for connections in (16, 64):
         load = http["loads"][f"http_reserve_per_s_{connections}"]
@@ -202,7 +216,8 @@ def test_original_figures_name_a_figure_doing_the_same_work() -> None:
         assert figure.processes.startswith("1 Node process"), name
         assert figure.how and figure.unit and figure.course_processes, name
         if figure.course_key is not None:  # a rate the bench measures, described
-            assert bench.describe(figure.course_key), (name, figure.course_key)
+            what = bench.describe(figure.course_key) or http_description(figure.course_key)
+            assert what, (name, figure.course_key)
     # Batches are never set against single jobs: the fast path has a row of its own.
     keys = {f.course_key for f in bench.ORIGINAL_FIGURES.values()}
     assert "notifications_per_s" not in keys and "notifications_per_s" in bench.COURSE_ONLY

@@ -27,11 +27,12 @@ Runs against the course server (or ``REDIS_URL``) and prints a table, or with
                                     2 SimpleWorker processes (other work than one job
                                     per notification: never set against a job rate)
 ``pubsub_p50_ms``, ``pubsub_p99_ms``  publish-to-receive latency, another process listening
-``http_reserve_per_s_16``, ``_64``  ``GET /reserve_product/2`` from a stock of 10 (10
-                                    confirmed, the rest refused), 16 and 64 keep-alive
-                                    connections (:mod:`helpers.loadgen`), 1 service
-                                    process (``http_list_per_s_*``: ``/list_products/1``;
-                                    ``http_reserve_xN_per_s_64``: N service processes;
+``http_<route>_per_s_16``, ``_64``  every route of the service (:data:`~helpers.bench.http.ROUTES`:
+                                    ``products``, ``list``, ``reserve`` from a stock of 10,
+                                    ``naive``, ``seats``, ``reserve_seat``, ``process``), 16
+                                    and 64 keep-alive connections (:mod:`helpers.loadgen`),
+                                    1 service process (``http_reserve_xN_per_s_64``,
+                                    ``http_list_xN_per_s_64``: N service processes;
                                     ``http_*_cpu_us_per_request``: CPU per request of the
                                     service, Redis and the load generator)
 ``rq_commands_per_job``, ...        Redis commands and round trips per job, per

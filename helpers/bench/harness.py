@@ -63,7 +63,7 @@ class Settings:
 QUICK = Settings(
     name="quick", quick=True, max_s=1.0, ping_count=20_000, raw_count=10_000, enqueue_count=3_000,
     fork_jobs=40, simple_jobs=300, processes=(1, 2, 4), notifications=10_000,
-    trace_jobs=20, pubsub_messages=500, http_s=2.0,
+    trace_jobs=20, pubsub_messages=500, http_s=1.0,
 )  # fmt: skip
 
 

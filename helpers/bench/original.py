@@ -54,6 +54,8 @@ _KUE_HOW = f"kue 0.11, {KUE_DATE}"
 _ONE_NODE = "1 Node process"
 _ONE_SERVICE = "1 service process (helpers.api); load: 1 Python process (helpers.loadgen)"
 _RESERVE = "GET /reserve_product/2, stock 10"
+_HTTP_HOW_2 = f"{HTTP_TOOL}, 2026-12-02"
+_REDIS_7 = "Redis 7.0"
 
 ORIGINAL_FIGURES: dict[str, OriginalFigure] = {
     "http_reserve_16": OriginalFigure(
@@ -71,6 +73,43 @@ ORIGINAL_FIGURES: dict[str, OriginalFigure] = {
     "http_list_64": OriginalFigure(
         "GET /list_products/1, 64 conns", 7_800, 8_400, "requests/s", _ONE_NODE, _HTTP_HOW,
         "http_list_per_s_64", _ONE_SERVICE,
+    ),
+    # Every other route, measured side by side with the course's service on 2026-12-02
+    # (9-stock.js and 100-seat.js, one Node process each, Redis 7.0.15; the range over
+    # 3 alternations of wrk -t1 5 s; /reserve_seat and /process on a fresh Redis each run).
+    "http_products_16": OriginalFigure(
+        "GET /list_products, 16 conns", 7_600, 10_700, "requests/s", _ONE_NODE, _HTTP_HOW_2,
+        "http_products_per_s_16", _ONE_SERVICE, note=_REDIS_7,
+    ),
+    "http_products_64": OriginalFigure(
+        "GET /list_products, 64 conns", 8_500, 11_500, "requests/s", _ONE_NODE, _HTTP_HOW_2,
+        "http_products_per_s_64", _ONE_SERVICE, note=_REDIS_7,
+    ),
+    "http_seats_16": OriginalFigure(
+        "GET /available_seats, 16 conns", 5_200, 10_700, "requests/s", _ONE_NODE, _HTTP_HOW_2,
+        "http_seats_per_s_16", _ONE_SERVICE, note=_REDIS_7,
+    ),
+    "http_seats_64": OriginalFigure(
+        "GET /available_seats, 64 conns", 6_900, 7_800, "requests/s", _ONE_NODE, _HTTP_HOW_2,
+        "http_seats_per_s_64", _ONE_SERVICE, note=_REDIS_7,
+    ),
+    "http_reserve_seat_16": OriginalFigure(
+        "GET /reserve_seat (a job each), 16 conns", 2_200, 2_600, "requests/s", _ONE_NODE,
+        _HTTP_HOW_2, "http_reserve_seat_per_s_16", _ONE_SERVICE,
+        note="Redis 7.0; kue's save not awaited",
+    ),
+    "http_reserve_seat_64": OriginalFigure(
+        "GET /reserve_seat (a job each), 64 conns", 4_000, 5_000, "requests/s", _ONE_NODE,
+        _HTTP_HOW_2, "http_reserve_seat_per_s_64", _ONE_SERVICE,
+        note="Redis 7.0; kue's save not awaited",
+    ),
+    "http_process_16": OriginalFigure(
+        "GET /process, 16 conns", 2_100, 9_000, "requests/s", _ONE_NODE, _HTTP_HOW_2,
+        "http_process_per_s_16", _ONE_SERVICE, note="Redis 7.0; a kue worker added each time",
+    ),
+    "http_process_64": OriginalFigure(
+        "GET /process, 64 conns", 7_100, 8_200, "requests/s", _ONE_NODE, _HTTP_HOW_2,
+        "http_process_per_s_64", _ONE_SERVICE, note="Redis 7.0; a kue worker added each time",
     ),
     "kue_jobs_c1": OriginalFigure(
         "trivial jobs done, 1 at a time", 1_200, 1_200, "jobs/s",
@@ -101,6 +140,10 @@ COURSE_ONLY: dict[str, tuple[str, str]] = {
         "fast path, 100 notifications a job, 2 SimpleWorker processes",
         "notifications/s",
     ),
+    "http_naive_per_s_64": (
+        "GET /reserve_product_naive/2 (lesson 09's race: a 20 ms gap), 64 conns, 1 process",
+        "requests/s",
+    ),
 }
 
 _WIDTH = 48  # of the "what" column
@@ -114,7 +157,11 @@ def _multi_process(results: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         f"http_reserve_x{n}_per_s_64": (
             f"/reserve_product/2, stock 10, 64 conns, {n} service processes",
             "requests/s",
-        )
+        ),
+        f"http_list_x{n}_per_s_64": (
+            f"/list_products/1, 64 conns, {n} service processes",
+            "requests/s",
+        ),
     }
 
 

@@ -24,7 +24,7 @@ from helpers.bench.harness import (
     quick_settings,
     redis_url_set,
 )
-from helpers.bench.http import measure_http
+from helpers.bench.http import http_description, measure_http
 from helpers.bench.pubsub_latency import measure_pubsub
 from helpers.bench.throughput import (
     measure_notifications,
@@ -120,15 +120,27 @@ def format_table(results: dict[str, Any], groups: Sequence[str] | None = None) -
     meta = results.get("meta", {})
     load = " ".join(f"{x:.2f}" for x in meta.get("load_average", []))
     of_group = meta.get("figure_groups", {})
+    http = results.get("details", {}).get("http")
+    processes = (
+        f"; HTTP: {http['service_processes']} service process"
+        + (
+            f" (and {http['multi_processes']} for the _x rows)"
+            if http.get("multi_processes")
+            else ""
+        )
+        if http
+        else ""
+    )
     lines = [
         f"Redis {meta.get('redis_version')}, {meta.get('cpus')} CPUs, load average {load} "
         f"at the start, {meta.get('size') or ('quick' if meta.get('quick') else 'full')} run in "
-        f"{meta.get('elapsed_s')} s",
+        f"{meta.get('elapsed_s')} s{processes}",
         f"{'figure':<38} {'value':>12}   what",
     ]
     for key, value in results.items():
         if isinstance(value, (int, float)) and (groups is None or of_group.get(key) in groups):
-            lines.append(f"{key:<38} {value:>12,.2f}   {describe(key)}")
+            what = describe(key) or http_description(key)
+            lines.append(f"{key:<38} {value:>12,.2f}   {what}")
     checks = results.get("checks", {})
     if checks and groups is None:
         lines.append("checks: " + ", ".join(f"{k} {v}" for k, v in checks.items()))

@@ -1,4 +1,4 @@
-"""100-seat: seat reservations queued as RQ jobs, an HTTP app (FastAPI) on port 1245.
+"""100-seat: seat reservations queued as RQ jobs, an HTTP app (Starlette) on port 1245.
 
 Redis keys, as in the original: ``available_seats`` (50 at start) and
 ``reservationEnabled`` (``"true"`` at start). The original kept the flag in
@@ -11,6 +11,11 @@ off and every process of the app see the same one. Routes::
                            ({"status":"Reservation failed"} if queueing failed)
     GET /process           {"status":"Queue processing"}, and a worker starts taking the jobs
 
+Not the original's, and off here: with ``seat_queue_limit`` N (the course's
+service sets it, :func:`helpers.api.create_app`), ``/reserve_seat`` answers
+429 ``{"status":"Too many reservations waiting"}`` (``Retry-After: 1``) while
+N jobs already wait, and queues nothing.
+
 A job takes one seat: at 0 it turns reservations off; with none left it
 fails with ``Not enough seats available``. The original read the seats, then
 wrote them back: here it is one Lua script, so the seats never go below 0
@@ -19,6 +24,12 @@ completed`` / ``Seat reservation job <n> failed: <error>`` for each job it
 queued, as the original's server did, from the jobs' events
 (:mod:`helpers.job_events`; ``n`` is the queue's counter, RQ's id is
 ``reserve_seat-<n>``).
+
+The routes are ``async`` and share one asyncio Redis client with a bounded
+pool (:func:`helpers.programs.t9_stock.connect`); RQ is not asyncio, so
+queueing a job runs in a thread. The worker's side (:func:`take_seat`, the
+job) is plain blocking code. :mod:`helpers.api` serves these same
+:data:`routes` (and those of ``9-stock``) as the course's service.
 
 Run it: ``python helpers/programs/t100_seat.py`` (``PORT``, default 1245;
 Redis at ``REDIS_URL``, else the course server).
@@ -33,12 +44,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
-from fastapi import FastAPI, Request
+import redis.asyncio
 from rq import Queue
 from rq.job import Job, get_current_job
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from helpers.job_events import TERMINAL_EVENTS, CreatorListener, enqueue_with_events, next_job_id
-from helpers.programs.t9_stock import run_script
+from helpers.programs.t9_stock import connect
 from helpers.server import redis_url
 from helpers.workers import WorkerProcess, queue, redis_connection, start_worker
 
@@ -48,6 +65,7 @@ SEATS_KEY = "available_seats"
 ENABLED_KEY = "reservationEnabled"
 INITIAL_SEATS = 50
 QUEUE_NAME = "reserve_seat"
+QUEUE_KEY = f"rq:queue:{QUEUE_NAME}"  # RQ's list of the jobs waiting in it
 JOB_PREFIX = "Seat reservation job"
 NOT_ENOUGH_SEATS = "Not enough seats available"
 # A worker imports a job's function by name, and cannot import a program's
@@ -62,28 +80,26 @@ class NotEnoughSeats(Exception):
         super().__init__(message)
 
 
-def reserve_seat(client: redis.Redis, number: int) -> None:
+async def reserve_seat(client: redis.asyncio.Redis, number: int) -> None:
     """The original's ``reserveSeat(number)``: ``SET available_seats <number>``."""
-    client.set(SEATS_KEY, number)
+    await client.set(SEATS_KEY, number)
 
 
-def get_current_available_seats(client: redis.Redis) -> str:
+async def get_current_available_seats(client: redis.asyncio.Redis) -> str:
     """The original's ``getCurrentAvailableSeats()``: the stored value, a
     string (``"50"``), as the original's route returns it."""
-    stored = client.get(SEATS_KEY)
-    if stored is None:
-        return str(INITIAL_SEATS)
-    return stored.decode() if isinstance(stored, bytes) else stored
+    stored = await client.get(SEATS_KEY)
+    return str(INITIAL_SEATS) if stored is None else stored
 
 
-def reservation_enabled(client: redis.Redis) -> bool:
+async def reservation_enabled(client: redis.asyncio.Redis) -> bool:
     """Whether reservations are open (the ``reservationEnabled`` flag)."""
-    return client.get(ENABLED_KEY) not in ("false", b"false")
+    return await client.get(ENABLED_KEY) != "false"
 
 
-def reset_seats(client: redis.Redis) -> None:
+async def reset_seats(client: redis.asyncio.Redis) -> None:
     """50 seats, reservations on: what the original sets when it starts."""
-    client.mset({SEATS_KEY: INITIAL_SEATS, ENABLED_KEY: "true"})
+    await client.mset({SEATS_KEY: INITIAL_SEATS, ENABLED_KEY: "true"})
 
 
 TAKE_SEAT_SCRIPT = """
@@ -106,14 +122,16 @@ return seats
 """.strip()
 """Take one seat; return the seats left, or -1 when there was none."""
 
-TAKE_SEAT_SHA = hashlib.sha1(TAKE_SEAT_SCRIPT.encode()).hexdigest()
+TAKE_SEAT_SHA = hashlib.sha1(TAKE_SEAT_SCRIPT.encode()).hexdigest()  # its name in Redis's cache
 
 
 def take_seat(client: redis.Redis) -> int:
     """Take one seat in one step and return how many are left. At 0,
-    reservations are turned off; with none left, raise :class:`NotEnoughSeats`."""
-    keys, args = [SEATS_KEY, ENABLED_KEY], [INITIAL_SEATS]
-    left = int(run_script(client, TAKE_SEAT_SCRIPT, TAKE_SEAT_SHA, keys, args))  # type: ignore[call-overload]
+    reservations are turned off; with none left, raise :class:`NotEnoughSeats`.
+    (A worker's blocking client; ``register_script`` sends ``EVALSHA``, and
+    the script's text only if Redis answers ``NOSCRIPT``.)"""
+    take = client.register_script(TAKE_SEAT_SCRIPT)
+    left = int(take(keys=[SEATS_KEY, ENABLED_KEY], args=[INITIAL_SEATS]))  # type: ignore[arg-type]
     if left < 0:
         raise NotEnoughSeats()
     return left
@@ -142,60 +160,113 @@ def queue_reservation(q: Queue, listener: CreatorListener) -> Job:
     return job
 
 
+def queue_job(state: State) -> Job:
+    """Queue one seat job from a route (blocking: RQ is not asyncio, so the
+    route runs this in a thread). The listener starts with the first job:
+    it reads Redis, which may be down when the app starts."""
+    with state.lock:
+        if state.listener is None:
+            state.listener = CreatorListener(
+                QUEUE_NAME, state.queue.connection, prefix=JOB_PREFIX, kinds=TERMINAL_EVENTS
+            )
+    return queue_reservation(state.queue, state.listener)
+
+
 # --- the HTTP app ---------------------------------------------------------
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Clients, the seats reset, and the listener that prints the jobs' lines."""
-    url = redis_url()
-    app.state.redis = redis.Redis.from_url(url, decode_responses=True)
-    reset_seats(app.state.redis)
-    app.state.queue = queue(QUEUE_NAME, redis_connection(url))  # RQ wants bytes replies
-    app.state.listener = CreatorListener(
-        QUEUE_NAME, app.state.queue.connection, prefix=JOB_PREFIX, kinds=TERMINAL_EVENTS
-    )
-    app.state.worker = None
-    app.state.lock = threading.Lock()
-    yield
-    worker: WorkerProcess | None = app.state.worker
-    if worker is not None:
-        worker.stop(timeout=10)
-    app.state.listener.stop()
-    app.state.queue.connection.close()
-    app.state.redis.close()
+# JSONResponse writes compact JSON (no spaces): byte for byte what Express's res.json() wrote.
 
 
-app = FastAPI(title="100-seat", lifespan=lifespan)
-
-
-@app.get("/available_seats")
-def available_seats(request: Request) -> dict[str, object]:
+async def available_seats(request: Request) -> JSONResponse:
     """The seats left, a string."""
-    return {"numberOfAvailableSeats": get_current_available_seats(request.app.state.redis)}
+    seats = await get_current_available_seats(request.app.state.redis)
+    return JSONResponse({"numberOfAvailableSeats": seats})
 
 
-@app.get("/reserve_seat")
-def reserve(request: Request) -> dict[str, object]:
-    """Queue a seat job, unless reservations are blocked."""
+async def reserve(request: Request) -> JSONResponse:
+    """Queue a seat job, unless reservations are blocked (or, with a
+    ``seat_queue_limit``, too many jobs already wait: 429, try again in 1 s)."""
     state = request.app.state
-    if not reservation_enabled(state.redis):
-        return {"status": "Reservation are blocked"}
+    if not await reservation_enabled(state.redis):
+        return JSONResponse({"status": "Reservation are blocked"})
+    limit = state.seat_queue_limit  # None: no bound, as the original
+    if limit is not None and await state.redis.llen(QUEUE_KEY) >= limit:
+        return JSONResponse(
+            {"status": "Too many reservations waiting"}, 429, headers={"Retry-After": "1"}
+        )
     try:
-        queue_reservation(state.queue, state.listener)
+        await run_in_threadpool(queue_job, state)
     except Exception:  # the original answers this for any queueing error
-        return {"status": "Reservation failed"}
-    return {"status": "Reservation in process"}
+        return JSONResponse({"status": "Reservation failed"})
+    return JSONResponse({"status": "Reservation in process"})
 
 
-@app.get("/process")
-def process(request: Request) -> dict[str, object]:
+def start_processing(state: State) -> None:
+    """Start a worker (once; again if it died) taking ``reserve_seat`` jobs."""
+    with state.lock:
+        worker: WorkerProcess | None = state.worker
+        if worker is None or not worker.running:
+            state.worker = start_worker(QUEUE_NAME, worker_class="simple", wait=False)
+
+
+async def process(request: Request) -> JSONResponse:
     """Answer at once, and start a worker (once) taking ``reserve_seat`` jobs."""
     state = request.app.state
+    await state.redis.ping()  # no worker for a Redis that does not answer (an error)
+    if state.worker is None or not state.worker.running:
+        await run_in_threadpool(start_processing, state)  # starting a process blocks
+    return JSONResponse({"status": "Queue processing"})
+
+
+routes = [
+    Route("/available_seats", available_seats),
+    Route("/reserve_seat", reserve),
+    Route("/process", process),
+]
+
+
+@asynccontextmanager
+async def seat_jobs(
+    app: Starlette, url: str, seat_queue_limit: int | None = None
+) -> AsyncIterator[None]:
+    """What the seat routes need beside ``app.state.redis``: RQ's queue (a
+    blocking client, bytes replies, as RQ wants), the listener that prints
+    the jobs' lines, and the worker ``/process`` starts (stopped at the end)."""
+    state = app.state
+    state.queue = queue(QUEUE_NAME, redis_connection(url))
+    state.listener = None  # started with the first job (see queue_job)
+    state.seat_queue_limit = seat_queue_limit
+    state.worker = None
+    state.lock = threading.Lock()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(stop_jobs, state)
+
+
+def stop_jobs(state: State) -> None:
+    """Stop the worker, then the listener, then close RQ's client."""
     with state.lock:
-        if state.worker is None or not state.worker.running:
-            state.worker = start_worker(QUEUE_NAME, worker_class="simple", wait=False)
-    return {"status": "Queue processing"}
+        if state.worker is not None:
+            state.worker.stop(timeout=10)
+    if state.listener is not None:
+        state.listener.stop()
+    state.queue.connection.close()
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """The Redis client, the seats reset, and the seat jobs' side."""
+    url = redis_url()
+    app.state.redis = connect(url)
+    await reset_seats(app.state.redis)
+    async with seat_jobs(app, url):
+        yield
+    await app.state.redis.aclose()
+
+
+app = Starlette(routes=routes, lifespan=lifespan)
 
 
 def main() -> None:

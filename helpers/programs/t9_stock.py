@@ -1,4 +1,4 @@
-"""9-stock: the original's stock service, an HTTP app (FastAPI) on port 1245.
+"""9-stock: the original's stock service, an HTTP app (Starlette) on port 1245.
 
 Four products; each one's stock lives in the Redis key ``item.<itemId>``,
 which holds **the units left** (the original's implementations disagreed:
@@ -16,6 +16,11 @@ The original read the stock, then wrote it back: two steps, between which
 other requests ran, so it oversold. Here "check and take one" is one Lua
 script, which Redis runs as one command: it never oversells.
 
+The routes are ``async``: while one waits for Redis, the event loop serves
+the others, with one asyncio Redis client whose pool holds at most
+:data:`POOL_SIZE` connections. :mod:`helpers.api` serves these same
+:data:`routes` (and those of ``100-seat``) as the course's service.
+
 Run it: ``python helpers/programs/t9_stock.py`` (``PORT``, default 1245;
 Redis at ``REDIS_URL``, else the course server).
 """
@@ -24,17 +29,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
 import redis
-from fastapi import FastAPI, Request
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from helpers.server import redis_url
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 1245
+POOL_SIZE = 64  # Redis connections per process, at most; more would only queue in Redis
+REDIS_TIMEOUT_S = 2.0  # wait this long for a free connection, a connect or a reply; then 503
 
 
 class Product(TypedDict):
@@ -113,88 +126,100 @@ return left - 1
 """.strip()
 """Reserve one unit; return what is left, or -1 when there was none."""
 
-RESERVE_SHA = hashlib.sha1(RESERVE_SCRIPT.encode()).hexdigest()
+RESERVE_SHA = hashlib.sha1(RESERVE_SCRIPT.encode()).hexdigest()  # its name in Redis's cache
 
 
-def run_script(
-    client: redis.Redis, script: str, sha: str, keys: Sequence[str], args: Sequence[object]
-) -> object:
-    """``EVALSHA`` the cached script; on ``NOSCRIPT`` (a server that never saw
-    it, or was restarted) send the text once with ``EVAL``, which caches it."""
-    try:
-        return client.evalsha(sha, len(keys), *keys, *args)
-    except redis.exceptions.NoScriptError:
-        return client.eval(script, len(keys), *keys, *args)
-
-
-def reserve_stock(client: redis.Redis, item_id: int) -> bool:
-    """Reserve one unit of ``item_id`` in one step (the Lua script); True if
-    confirmed. Never oversells, however many clients call it at once."""
-    left = run_script(
-        client, RESERVE_SCRIPT, RESERVE_SHA, [item_key(item_id)], [initial_quantity(item_id)]
+def connect(url: str) -> redis.asyncio.Redis:
+    """An asyncio client (text replies) whose pool is bounded: at most
+    :data:`POOL_SIZE` connections; a request finding none free waits up to
+    :data:`REDIS_TIMEOUT_S`, then fails (a 503), as does a reply that takes
+    longer. A connection found broken (Redis restarted) is reopened and the
+    command sent once more: a timeout is not retried (the command may have run)."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=POOL_SIZE,
+        timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        socket_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
     )
-    return int(left) >= 0  # type: ignore[call-overload]
+    return redis.asyncio.Redis(connection_pool=pool)
 
 
-def current_quantity(client: redis.Redis, item_id: int) -> int:
+async def reserve_stock(client: redis.asyncio.Redis, item_id: int) -> bool:
+    """Reserve one unit of ``item_id`` in one step (the Lua script); True if
+    confirmed. Never oversells, however many clients call it at once.
+    ``register_script`` sends ``EVALSHA`` (the script's SHA1), and the text
+    only if Redis does not know the script yet (``NOSCRIPT``)."""
+    reserve = client.register_script(RESERVE_SCRIPT)
+    left = await reserve(keys=[item_key(item_id)], args=[initial_quantity(item_id)])
+    return int(left) >= 0
+
+
+async def current_quantity(client: redis.asyncio.Redis, item_id: int) -> int:
     """Units of ``item_id`` left (the initial quantity if never reserved)."""
     initial = initial_quantity(item_id)  # an unknown product raises, whatever Redis holds
-    stored = client.get(item_key(item_id))
+    stored = await client.get(item_key(item_id))
     return int(stored) if stored is not None else initial
 
 
-def reset_stock(client: redis.Redis, item_id: int | None = None) -> None:
+async def reset_stock(client: redis.asyncio.Redis, item_id: int | None = None) -> None:
     """Set every product's stock (or one product's) to its initial quantity."""
     ids = [p["itemId"] for p in PRODUCTS] if item_id is None else [item_id]
-    client.mset({item_key(i): initial_quantity(i) for i in ids})
+    await client.mset({item_key(i): initial_quantity(i) for i in ids})
 
 
 # --- the HTTP app ---------------------------------------------------------
 
 NOT_FOUND = {"status": "Product not found"}
+# JSONResponse writes compact JSON (no spaces): byte for byte what Express's res.json() wrote.
+
+
+async def list_products(request: Request) -> JSONResponse:
+    """The four products."""
+    return JSONResponse(PRODUCTS)
+
+
+async def product_detail(request: Request) -> JSONResponse:
+    """One product and the units left, or not found. The id is read as
+    text: anything that is not an id is simply not found."""
+    product = get_item_by_id(request.path_params["item_id"])
+    if product is None:
+        return JSONResponse(NOT_FOUND)
+    left = await current_quantity(request.app.state.redis, product["itemId"])
+    return JSONResponse({**product, "currentQuantity": left})
+
+
+async def reserve_product(request: Request) -> JSONResponse:
+    """Reserve one unit, in one step."""
+    product = get_item_by_id(request.path_params["item_id"])
+    if product is None:
+        return JSONResponse(NOT_FOUND)
+    if not await reserve_stock(request.app.state.redis, product["itemId"]):
+        return JSONResponse({"status": "Not enough stock available", "itemId": product["itemId"]})
+    return JSONResponse({"status": "Reservation confirmed", "itemId": product["itemId"]})
+
+
+# `:path` takes the rest of the path, slashes included: "/list_products/1/2" is
+# a product id that does not exist (not found), not an unknown route.
+routes = [
+    Route("/list_products", list_products),
+    Route("/list_products/{item_id:path}", product_detail),
+    Route("/reserve_product/{item_id:path}", reserve_product),
+]
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """One Redis client for the app's life; the stock reset as it starts."""
-    app.state.redis = redis.Redis.from_url(redis_url(), decode_responses=True)
-    reset_stock(app.state.redis)
+    app.state.redis = connect(redis_url())
+    await reset_stock(app.state.redis)
     yield
-    app.state.redis.close()
+    await app.state.redis.aclose()
 
 
-app = FastAPI(title="9-stock", lifespan=lifespan)
-# Routes are plain `def`s: FastAPI runs each in a thread, so a blocking
-# Redis call holds up no other request. FastAPI writes compact JSON
-# (no spaces), byte for byte what Express's res.json() wrote.
-
-
-@app.get("/list_products")
-def list_products() -> list[dict[str, object]]:
-    """The four products."""
-    return [dict(product) for product in PRODUCTS]
-
-
-@app.get("/list_products/{item_id}")
-def product_detail(item_id: str, request: Request) -> dict[str, object]:
-    """One product and the units left, or not found. The id is read as
-    text: anything that is not an id is simply not found."""
-    product = get_item_by_id(item_id)
-    if product is None:
-        return NOT_FOUND
-    left = current_quantity(request.app.state.redis, product["itemId"])
-    return {**product, "currentQuantity": left}
-
-
-@app.get("/reserve_product/{item_id}")
-def reserve_product(item_id: str, request: Request) -> dict[str, object]:
-    """Reserve one unit, in one step."""
-    product = get_item_by_id(item_id)
-    if product is None:
-        return NOT_FOUND
-    if not reserve_stock(request.app.state.redis, product["itemId"]):
-        return {"status": "Not enough stock available", "itemId": product["itemId"]}
-    return {"status": "Reservation confirmed", "itemId": product["itemId"]}
+app = Starlette(routes=routes, lifespan=lifespan)
 
 
 def main() -> None:

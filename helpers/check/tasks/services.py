@@ -678,10 +678,11 @@ def _outcome(job: Job) -> str:
 
 
 STOCK_CONTRACT = """
-Write an HTTP app. The file defines `app`, a FastAPI (ASGI) app; importing it
-starts nothing. Run as a program (under `if __name__ == "__main__":`) it
-serves `app` with uvicorn on 127.0.0.1, port $PORT (default 1245); Redis at
-REDIS_URL (`helpers.server.redis_url()` reads it, else the course server).
+Write an HTTP app. The file defines `app`, an ASGI app (Starlette, as the
+reference, or FastAPI); importing it starts nothing. Run as a program (under
+`if __name__ == "__main__":`) it serves `app` with uvicorn on 127.0.0.1, port
+$PORT (default 1245); Redis at REDIS_URL (`helpers.server.redis_url()` reads
+it, else the course server).
 
 Products, in this order, with exactly these fields:
     itemId 1 Suitcase 250 price 50 initialAvailableQuantity 4 / 2 Suitcase 450 100 10 /
@@ -699,8 +700,9 @@ never oversell: the checker sends 300 reservations at once for 2 units.
 """
 
 SEAT_CONTRACT = """
-Write an HTTP app. The file defines `app`, a FastAPI (ASGI) app, and
-`process_seat_job()`, the job; importing it starts nothing. Run as a program
+Write an HTTP app. The file defines `app`, an ASGI app (Starlette, as the
+reference, or FastAPI), and `process_seat_job()`, the job; importing it
+starts nothing. Run as a program
 it serves `app` with uvicorn on 127.0.0.1, port $PORT (default 1245); Redis at
 REDIS_URL (`helpers.server.redis_url()`).
 At start: `available_seats` = 50 and `reservationEnabled` = "true" (the flag
