@@ -46,6 +46,14 @@ COURSE_JOBS: frozenset[str] = frozenset(
         "helpers.bench.harness.noop",
         "helpers.compare.rq_queue.record_done",
         "helpers.compare.rq_queue.drill_job",
+        "helpers.patterns.rate_limits.send_within_rate",
+        "helpers.patterns.rate_limits.send_slowly",
+        "helpers.patterns.priorities.record_run",
+        "helpers.patterns.priorities.record_and_feed",
+        "helpers.patterns.workflows.send_notification",
+        "helpers.patterns.workflows.summarize",
+        "helpers.patterns.schedules.record_tick",
+        "helpers.patterns.dead_letters.send_or_fail",
     }
 )
 #: Packages whose modules may be imported to look a name up: the course's own
