@@ -46,6 +46,7 @@ COURSE_JOBS: frozenset[str] = frozenset(
         "helpers.bench.harness.noop",
         "helpers.compare.rq_queue.record_done",
         "helpers.compare.rq_queue.drill_job",
+        "helpers.topology.jobs.record",
         "helpers.patterns.rate_limits.send_within_rate",
         "helpers.patterns.rate_limits.send_slowly",
         "helpers.patterns.priorities.record_run",
