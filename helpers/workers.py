@@ -24,6 +24,7 @@ workers notice within a second and stop gracefully by themselves
 From a shell::
 
     python -m helpers.workers push_notification_code [--concurrency N] [--burst] [--allow F]
+    python -m helpers.workers QUEUE --sentinel 127.0.0.1:PORT ... [--master NAME]  # lesson 17
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.sentinel import Sentinel, SentinelManagedConnection
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
@@ -58,6 +60,67 @@ WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
 def redis_connection(url: str | None = None) -> redis.Redis:
     """A client for RQ (bytes replies, as RQ expects) to the course server."""
     return redis.Redis.from_url(url or redis_url())
+
+
+SENTINEL_MASTER = "course"  # the name the course's Sentinels know the primary by (lesson 17)
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """redis-py's Sentinel connection, but closed when a read is interrupted,
+    as a plain connection is: RQ's warm shutdown raises out of a blocking
+    ``BLMOVE``, and redis-py 8's Sentinel connection (``disconnect_on_error``
+    False) would go back to the pool with that reply still to come, so the
+    next command (RQ's ``register_death``) would wait for it."""
+
+    def read_response(self, *args: object, **kwargs: object) -> object:  # noqa: D102
+        kwargs.setdefault("disconnect_on_error", True)
+        return super().read_response(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where a worker finds Redis: a URL, or Sentinels and the name of the
+    primary they watch (RQ's own Sentinel support builds the same client:
+    every new connection asks the Sentinels where the primary is now)."""
+
+    url: str | None = None
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master: str = SENTINEL_MASTER
+
+    def connect(self, timeout_s: float | None = None) -> redis.Redis:
+        """A client for RQ (bytes replies); ``timeout_s``: short timeouts, no retries."""
+        quick = {} if timeout_s is None else {"socket_timeout": timeout_s, "retry": None}
+        if not self.sentinels:
+            return redis.Redis.from_url(
+                self.url or redis_url(), socket_connect_timeout=timeout_s, **quick
+            )
+        watchers = Sentinel(
+            list(self.sentinels),
+            sentinel_kwargs={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+            socket_timeout=timeout_s or 2,
+            socket_connect_timeout=0.5,
+        )
+        return watchers.master_for(self.master, connection_class=_SentinelConnection)
+
+    def takes_writes(self, name: str) -> bool:
+        """Does Redis answer (through Sentinel: does the primary they name take
+        writes; one without its replicas refuses them, ``NOREPLICAS``)?"""
+        client = self.connect(timeout_s=1)
+        try:
+            if not self.sentinels:
+                return bool(client.ping())
+            return bool(client.set(f"rq:probe:{name}", 1, ex=10))
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def __str__(self) -> str:
+        if not self.sentinels:
+            return f"Redis at {self.url}"
+        return f"the primary {self.master!r} of Sentinels " + ", ".join(
+            f"{host}:{port}" for host, port in self.sentinels
+        )
 
 
 def queue(name: str, connection: redis.Redis | None = None, **kwargs: object) -> Queue:
@@ -162,15 +225,21 @@ def start_worker(
     return worker
 
 
+RESTARTED = "restarting the worker loop in the same process"  # in the log, once a restart
+REFUSED_WRITES = ("NOREPLICAS", "READONLY")  # Redis answers, but takes no writes for now
+
+
 def _redis_gone(error: BaseException | None) -> bool:
     """Is ``error``, or one it was raised from or while handling, Redis not
     answering? redis-py's ConnectionError (BusyLoadingError and the like are
-    subclasses) or TimeoutError. RQ does not wrap them: its work loop logs the
+    subclasses) or TimeoutError, or a write refused for now (:data:`REFUSED_WRITES`). RQ does not wrap them: its work loop logs the
     first one and quits, then its teardown (``register_death``) raises the next."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
             return True
+        if isinstance(error, redis.ResponseError) and any(c in str(error) for c in REFUSED_WRITES):
+            return True  # a primary without its replicas, or one demoted (also inside a pipeline)
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return False
@@ -182,6 +251,8 @@ def _run_one(
     worker_class: str,
     burst: bool,
     with_scheduler: bool,
+    target: RedisTarget | None = None,
+    max_restarts: int = 5,
 ) -> int:
     """Run one worker in this process, logging to its file.
 
@@ -190,11 +261,13 @@ def _run_one(
     Then wait (up to ``wait_s``) for Redis to answer again, register the old
     worker's death and start again under the same name, at most
     ``max_restarts`` times in ``window_s`` seconds; else exit with 1. A
-    graceful stop (SIGTERM, also while waiting) exits with 0, no restart."""
-    wait_s, max_restarts, window_s = 60.0, 5, 60.0
+    graceful stop (SIGTERM, also while waiting) exits with 0, no restart.
+    RQ's loop quitting by itself (not in burst mode, no stop asked: it logs
+    "found an unhandled exception") counts as Redis lost too."""
+    wait_s, window_s = 60.0, 60.0
+    target = target or RedisTarget(redis_url())
     log_file = logs_dir() / f"worker-{name}.log"
     print(f"Worker {name} on {', '.join(queue_names)}: log in {log_file}", flush=True)
-    url = redis_url()
 
     def say(message: str) -> None:  # RQ's log format: time, then the message
         print(f"{time.strftime('%H:%M:%S')} Worker {name}: {message}", file=sys.stderr, flush=True)
@@ -205,7 +278,7 @@ def _run_one(
         restarts: list[float] = []
         stops: list[int] = []  # signals received while waiting for Redis
         while True:
-            connection = redis_connection(url)
+            connection = target.connect()
             worker: Worker | SimpleWorker | None = None
             try:
                 worker = WORKER_CLASSES[worker_class](
@@ -216,7 +289,9 @@ def _run_one(
                     job_class=AllowListJob,  # only allow-listed functions run
                 )
                 worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
-                return 0
+                if burst or worker._shutdown_requested_date is not None:
+                    return 0
+                lost = "RQ's work loop quit"
             except Exception as error:
                 if not _redis_gone(error):
                     raise
@@ -233,19 +308,12 @@ def _run_one(
                 say(f"{lost} again: {len(recent)} restarts in {window_s:.0f} s already, giving up")
                 return 1
             say(f"{lost}; waiting up to {wait_s:.0f} s for it to answer again")
-            probe = redis.Redis.from_url(
-                url, socket_connect_timeout=1, socket_timeout=1, retry=None
-            )
             deadline = time.monotonic() + wait_s
-            while not stops:
-                with contextlib.suppress(redis.RedisError):
-                    if probe.ping():
-                        break
+            while not stops and not target.takes_writes(name):
                 if time.monotonic() > deadline:
-                    say(f"Redis at {url} did not answer within {wait_s:.0f} s: giving up")
+                    say(f"{target} did not answer within {wait_s:.0f} s: giving up")
                     return 1
                 time.sleep(0.25)
-            probe.close()
             if stops:
                 say(f"got signal {signal.Signals(stops[0]).name} while waiting for Redis: exiting")
                 return 0
@@ -259,7 +327,7 @@ def _run_one(
             signal.signal(signal.SIGINT, signal.default_int_handler)
             restarts = [*recent, time.monotonic()]
             say(
-                f"Redis is back: restarting the worker loop in the same process "
+                f"Redis is back: {RESTARTED} "
                 f"(restart {len(restarts)} of at most {max_restarts} in {window_s:.0f} s)"
             )
 
@@ -276,6 +344,9 @@ def _supervise(args: argparse.Namespace) -> int:
             child_args.append("--burst")
         if args.with_scheduler and i == 0:
             child_args.append("--with-scheduler")
+        for host, port in args.sentinel:
+            child_args += ["--sentinel", f"{host}:{port}"]
+        child_args += ["--master", args.master, "--max-restarts", str(args.max_restarts)]
         # Same process group and output as this supervisor: a Ctrl+C reaches them all.
         children.append(
             BackgroundProcess.start(
@@ -313,22 +384,47 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ENTRY",
         help="also run this job function (a.b.f, or a.b.* for a module); see helpers.allowlist",
     )
+    parser.add_argument(
+        "--sentinel",
+        action="append",
+        default=[],
+        type=_address,
+        metavar="HOST:PORT",
+        help="find Redis through these Sentinels (repeat for each) instead of the course server",
+    )
+    parser.add_argument("--master", default=SENTINEL_MASTER, help="the primary's Sentinel name")
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=5,
+        help="restarts of the work loop after Redis was lost, at most, in 60 s",
+    )
     args = parser.parse_args(argv)
     if args.allow:  # the children of a supervisor inherit it
         os.environ[ALLOWED_JOBS_ENV] = ",".join([*extra_entries(), *args.allow])
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
-    require_redis()
+    if not args.sentinel:
+        require_redis()
     args.name = args.name or f"{args.queues[0]}.{uuid.uuid4().hex[:6]}"
     if args.concurrency > 1:
         return _supervise(args)
+    target = RedisTarget(redis_url()) if not args.sentinel else None
     return _run_one(
         args.queues,
         args.name,
         args.worker_class,
         args.burst,
         args.with_scheduler,
+        target or RedisTarget(sentinels=tuple(args.sentinel), master=args.master),
+        args.max_restarts,
     )
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``:PORT``, loopback) as a pair."""
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", int(port)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 import zlib
 
 import pytest
+import redis
 from rq import Worker
 from rq.job import Job, JobStatus
 from waiting import wait_for
@@ -380,3 +381,17 @@ def test_worker_gives_up_after_too_many_quick_restarts(tmp_path, blip_redis, bli
             )
     assert process.wait(60) == 1
     assert "5 restarts in 60 s already, giving up" in log.read_text()
+
+
+def test_a_write_refused_for_now_counts_as_redis_lost_and_other_errors_do_not() -> None:
+    """A primary without its replicas (NOREPLICAS) or demoted by a failover
+    (READONLY) refuses writes for a while, also inside RQ's pipelines: the
+    worker waits and restarts its loop; any other error reply is a bug to show."""
+    from helpers.workers import _redis_gone
+
+    refused = "Command # 1 (SREM rq:workers rq:worker:w) of pipeline caused error: NOREPLICAS Not"
+    assert _redis_gone(redis.ResponseError(refused))
+    assert _redis_gone(redis.ResponseError("READONLY You can't write against a read only replica."))
+    assert not _redis_gone(
+        redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+    )

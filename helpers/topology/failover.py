@@ -1,7 +1,7 @@
 """The failover drill: RQ through Sentinel while the primary is SIGKILLed.
 
 One :func:`helpers.topology.sets.sentinel_set` (a primary, a replica, three
-Sentinels), two RQ workers (:mod:`helpers.topology.sentinel_worker`) and a
+Sentinels), two RQ workers (``python -m helpers.workers --sentinel ...``) and a
 producer thread, all finding the primary through redis-py's ``Sentinel``.
 For each mode, in turn, on the same set and the same workers:
 
@@ -27,8 +27,8 @@ An enqueue is *acknowledged* when the producer was told it succeeded:
 
 *Lost*: acknowledged jobs whose hash is gone from the new primary. The
 workers are never restarted by the drill: ``worker_restarts`` counts the
-times a worker's RQ loop quit and :mod:`helpers.topology.sentinel_worker`
-started it again in the same process.
+times a worker's RQ loop quit and :mod:`helpers.workers` started it again
+in the same process.
 
 From a shell: ``python -m helpers.topology failover [--modes async wait] [--json]``.
 """
@@ -52,7 +52,7 @@ from helpers.server import logs_dir
 from helpers.topology.jobs import record
 from helpers.topology.nodes import HOST
 from helpers.topology.sets import MASTER_NAME, ServerSet, sentinel_set
-from helpers.workers import queue
+from helpers.workers import RESTARTED, queue
 
 QUEUE = "lesson17-failover"
 MODES = ("async", "min-replicas", "wait")
@@ -131,7 +131,8 @@ def start_sentinel_workers(server_set: ServerSet, count: int = 2) -> list[Backgr
     names = [f"lesson17-failover-{uuid.uuid4().hex[:6]}-{i + 1}" for i in range(count)]
     workers = []
     for name in names:
-        args = ["helpers.topology.sentinel_worker", QUEUE, "--name", name]
+        args = ["helpers.workers", QUEUE, "--name", name, "--worker-class", "simple"]
+        args += ["--master", MASTER_NAME, "--max-restarts", "10"]
         for node in server_set.sentinels:
             args += ["--sentinel", f"{HOST}:{node.port}"]
         workers.append(BackgroundProcess.start(args, log_file=logs_dir() / f"worker-{name}.log"))
@@ -290,7 +291,7 @@ def _without_replicaof(args: list[str]) -> list[str]:
 
 
 def _restarts(workers: Sequence[BackgroundProcess]) -> int:
-    return sum(len(w.lines("RESTART")) for w in workers)
+    return sum(w.output().count(RESTARTED) for w in workers)
 
 
 def run_drill(

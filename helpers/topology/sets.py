@@ -32,8 +32,9 @@ from redis.sentinel import Sentinel
 
 from helpers.server import data_dir
 from helpers.topology.nodes import HOST, RedisNode, data_server_config, free_port
+from helpers.workers import SENTINEL_MASTER
 
-MASTER_NAME = "course"  # the name Sentinels know the primary by
+MASTER_NAME = SENTINEL_MASTER  # the name Sentinels know the primary by
 SLOTS = 16384
 DOWN_AFTER_MS = 500  # a Sentinel thinks the primary down after this long without a reply
 FAILOVER_TIMEOUT_MS = 1000
