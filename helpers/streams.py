@@ -57,10 +57,12 @@ DEFAULT_CLAIM_IDLE_MS = 1000  # idle this long: its consumer is presumed dead
 
 
 class Entry(NamedTuple):
-    """One stream entry: its id and its message (None if it was deleted)."""
+    """One stream entry: its id and its message (None if it was deleted, or
+    if it has no :data:`FIELD`: written by someone else, malformed)."""
 
     id: str
     message: str | None
+    deleted: bool = False  # pending, but no longer in the stream
 
 
 class AutoClaim(NamedTuple):
@@ -78,7 +80,7 @@ def _text(value: Any) -> Any:
 
 def _entry(raw_id: Any, fields: Any) -> Entry:
     if not fields:  # a pending entry deleted from the stream: (id, None)
-        return Entry(_text(raw_id), None)
+        return Entry(_text(raw_id), None, deleted=True)
     data = {_text(k): _text(v) for k, v in dict(fields).items()}
     return Entry(_text(raw_id), data.get(FIELD))
 
@@ -176,7 +178,7 @@ def parse_autoclaim(reply: Sequence[Any]) -> AutoClaim:
             unknown += 1
             continue
         entry = _entry(*item)
-        if entry.message is None:
+        if entry.deleted:
             deleted.append(entry.id)
         else:
             entries.append(entry)
@@ -212,9 +214,49 @@ def claim_abandoned(
         mine = read_group(
             client, consumer, stream=stream, group=group, count=1000, own_pending=True
         )
-        deleted += [entry.id for entry in mine if entry.message is None]
+        deleted += [entry.id for entry in mine if entry.deleted]
     acknowledge(client, deleted, stream=stream, group=group)
     return AutoClaim(cursor, entries, deleted, 0)
+
+
+#: KEYS[1]: the stream, KEYS[2]: the dead-letter stream; ARGV: group, entry id,
+#: deliveries. Acknowledges the entry and copies it, with where it came from,
+#: to the dead-letter stream; 0 (and nothing done) if it was not pending.
+MOVE_TO_DEAD_LETTERS = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+local fields = {'original_id', ARGV[2], 'group', ARGV[1], 'deliveries', ARGV[3]}
+local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+if #entry > 0 then
+  for _, value in ipairs(entry[1][2]) do
+    table.insert(fields, value)
+  end
+end
+redis.call('XADD', KEYS[2], '*', unpack(fields))
+return 1
+"""
+
+
+def dead_letter_stream(stream: str) -> str:
+    """The dead-letter stream of ``stream``."""
+    return f"{stream}:dead"
+
+
+def deliveries(client: redis.Redis, stream: str, group: str, entry_id: str) -> int:
+    """How many times ``entry_id`` was delivered (``XPENDING``); 0 if not pending."""
+    pending = client.xpending_range(stream, group, min=entry_id, max=entry_id, count=1)
+    return int(pending[0]["times_delivered"]) if pending else 0
+
+
+def move_to_dead_letters(
+    client: redis.Redis, stream: str, group: str, entry_id: str, delivered: int
+) -> bool:
+    """Acknowledge ``entry_id`` and copy it to :func:`dead_letter_stream`, in
+    one step; False if it was no longer pending (someone else moved it)."""
+    script = client.register_script(MOVE_TO_DEAD_LETTERS)
+    keys = [stream, dead_letter_stream(stream)]
+    return bool(script(keys=keys, args=[group, entry_id, delivered]))
 
 
 def send_message(
@@ -264,7 +306,15 @@ class Consumer:
     stop_requested: threading.Event = field(default_factory=threading.Event)
 
     def handle(self, entry: Entry) -> bool:
-        """Print the message and acknowledge it; True if it was ``KILL_SERVER``."""
+        """Print the message and acknowledge it; True if it was ``KILL_SERVER``.
+        An entry without a message (another writer's) is not dropped: it is
+        moved to the dead-letter stream, saying so."""
+        if entry.message is None and not entry.deleted:
+            delivered = deliveries(self.client, self.stream, self.group, entry.id)
+            if move_to_dead_letters(self.client, self.stream, self.group, entry.id, delivered):
+                dead = dead_letter_stream(self.stream)
+                self.out(f"entry {entry.id} has no {FIELD!r} field: moved to {dead!r}")
+            return False
         if entry.message is not None:
             self.out(entry.message)
             if self.handle_ms:

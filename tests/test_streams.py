@@ -96,6 +96,26 @@ def test_consumer_finishes_its_own_pending_entries_after_a_restart(r) -> None:
     assert pending_count(r, stream=S, group=G) == 0
 
 
+def test_an_entry_without_a_message_is_moved_aside_not_dropped(r) -> None:
+    """Another writer's entry (no ``message`` field) is neither printed nor lost:
+    it goes to the dead-letter stream with where it came from, and the PEL empties."""
+    create_group(r, S, G)
+    add_message(r, "m0", S)
+    foreign = r.xadd(S, {"text": "written by someone else"})
+    add_message(r, KILL_SERVER, S)
+    seen: list[str] = []
+    assert Consumer(r, "alice", S, G, out=seen.append, block_ms=50).run() == 2
+    assert seen == [
+        "m0",
+        f"entry {foreign} has no 'message' field: moved to '{S}:dead'",
+        KILL_SERVER,
+    ]
+    assert pending_count(r, stream=S, group=G) == 0
+    [(_, fields)] = r.xrange(f"{S}:dead")
+    assert fields["original_id"] == foreign and fields["text"] == "written by someone else"
+    assert fields["group"] == G and fields["deliveries"] == "1"
+
+
 def run_cli(args: list[str], url: str | None = None, timeout: float = 30):
     env = dict(os.environ, **({"REDIS_URL": url} if url else {}))
     return subprocess.run(

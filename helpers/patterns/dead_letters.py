@@ -41,7 +41,16 @@ from helpers.patterns.keys import job_connection, key
 from helpers.processes import BackgroundProcess
 from helpers.pubsub import start_logged
 from helpers.server import redis_url
-from helpers.streams import Entry, acknowledge, claim_abandoned, create_group, read_group
+from helpers.streams import (
+    Entry,
+    acknowledge,
+    claim_abandoned,
+    create_group,
+    dead_letter_stream,
+    deliveries,
+    move_to_dead_letters,
+    read_group,
+)
 
 SEND_OR_FAIL = "helpers.patterns.dead_letters.send_or_fail"
 
@@ -92,24 +101,6 @@ def rq_requeue(queue_name: str, job_ids: Sequence[str] = ()) -> str:
 
 # --- stream entries -----------------------------------------------------------------------
 
-#: KEYS[1]: the stream, KEYS[2]: the dead-letter stream; ARGV: group, entry id,
-#: deliveries. Acknowledges the entry and copies it, with where it came from,
-#: to the dead-letter stream; 0 (and nothing done) if it was not pending.
-MOVE_TO_DEAD_LETTERS = """
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return 0
-end
-local fields = {'original_id', ARGV[2], 'group', ARGV[1], 'deliveries', ARGV[3]}
-local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
-if #entry > 0 then
-  for _, value in ipairs(entry[1][2]) do
-    table.insert(fields, value)
-  end
-end
-redis.call('XADD', KEYS[2], '*', unpack(fields))
-return 1
-"""
-
 
 class PoisonMessage(ValueError):
     """An entry the handler cannot handle, however often it is delivered."""
@@ -125,27 +116,6 @@ def handle_message(text: str | None) -> str:
     if found is None:
         raise PoisonMessage(f"cannot read {text!r}")
     return f"student {found.group(1)} has started"
-
-
-def dead_letter_stream(stream: str) -> str:
-    """The dead-letter stream of ``stream``."""
-    return f"{stream}:dead"
-
-
-def deliveries(client: redis.Redis, stream: str, group: str, entry_id: str) -> int:
-    """How many times ``entry_id`` was delivered (``XPENDING``); 0 if not pending."""
-    pending = client.xpending_range(stream, group, min=entry_id, max=entry_id, count=1)
-    return int(pending[0]["times_delivered"]) if pending else 0
-
-
-def move_to_dead_letters(
-    client: redis.Redis, stream: str, group: str, entry_id: str, delivered: int
-) -> bool:
-    """Acknowledge ``entry_id`` and copy it to :func:`dead_letter_stream`, in
-    one step; False if it was no longer pending (someone else moved it)."""
-    script = client.register_script(MOVE_TO_DEAD_LETTERS)
-    keys = [stream, dead_letter_stream(stream)]
-    return bool(script(keys=keys, args=[group, entry_id, delivered]))
 
 
 @dataclass
