@@ -232,7 +232,8 @@ REFUSED_WRITES = ("NOREPLICAS", "READONLY")  # Redis answers, but takes no write
 def _redis_gone(error: BaseException | None) -> bool:
     """Is ``error``, or one it was raised from or while handling, Redis not
     answering? redis-py's ConnectionError (BusyLoadingError and the like are
-    subclasses) or TimeoutError, or a write refused for now (:data:`REFUSED_WRITES`). RQ does not wrap them: its work loop logs the
+    subclasses) or TimeoutError, or a write refused for now
+    (:data:`REFUSED_WRITES`). RQ does not wrap them: its work loop logs the
     first one and quits, then its teardown (``register_death``) raises the next."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
