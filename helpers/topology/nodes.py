@@ -28,7 +28,8 @@ import psutil
 import redis
 
 from helpers.processes import BackgroundProcess, pid_running
-from helpers.server import DEFAULT_REDIS_PORT, find_redis_server
+from helpers.server import find_redis_server
+from helpers.server import free_port as server_free_port
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
@@ -47,17 +48,12 @@ def port_free(port: int) -> bool:
 
 
 def free_port(*, cluster: bool = False) -> int:
-    """A free loopback port (never 6379); with ``cluster``, one whose bus port
+    """:func:`helpers.server.free_port`; with ``cluster``, a port whose bus port
     (``port + 10000``) is free too."""
+    if not cluster:
+        return server_free_port()
     for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((HOST, 0))
-            port = int(s.getsockname()[1])
-        if port == DEFAULT_REDIS_PORT:
-            continue
-        if not cluster:
-            return port
-        port = 20000 + port % 30000  # bus port below 65536
+        port = 20000 + server_free_port() % 30000  # bus port below 65536
         if port_free(port) and port_free(port + CLUSTER_BUS_OFFSET):
             return port
     raise RuntimeError("no free loopback port found")

@@ -19,7 +19,6 @@ and the line counts confirmed reservations by key.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -29,9 +28,7 @@ from pathlib import Path
 import redis
 from redis.crc import key_slot
 
-from helpers.programs.t9_stock import RESERVE_SCRIPT
-
-RESERVE_SHA = hashlib.sha1(RESERVE_SCRIPT.encode()).hexdigest()
+from helpers.programs.t9_stock import RESERVE_SCRIPT, RESERVE_SHA
 
 
 def slot_map(port: int) -> dict[int, int]:
