@@ -46,6 +46,7 @@ from typing import Any
 
 import redis
 
+from helpers.bench.harness import percentile
 from helpers.bench.tracing import Trace
 from helpers.compare import work
 from helpers.compare.library import QueueLibrary
@@ -109,12 +110,6 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not done after {timeout:g} s")
         time.sleep(0.005)
-
-
-def percentile(values: Sequence[float], percent: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))] if ordered else 0.0
 
 
 @contextlib.contextmanager
