@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 import redis
 
 from helpers.client import connect
+from helpers.polling import wait_until
 from helpers.processes import BackgroundProcess
 from helpers.pubsub import (
     ABOUT_TO_SEND,
@@ -429,14 +430,6 @@ def _counted(outputs: Iterable[list[str]], sent: Sequence[str]) -> tuple[int, in
     return len(set(seen)), len(seen) - len(set(seen))
 
 
-def _wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting: {what}")
-        time.sleep(0.02)
-
-
 def _all_handled(client: redis.Redis, stream: str, group: str) -> bool:
     """Every entry delivered to the group and acknowledged."""
     last = client.xrevrange(stream, count=1)
@@ -481,10 +474,14 @@ def measure_consumer_down(
         say("subscriber and consumer-1 running")
         send(messages[:batch])
         subscriber.wait_for_output(lambda lines: len(lines) > batch)
-        _wait(lambda: _all_handled(client, stream, group), "consumer-1 handles batch 1")
+        wait_until(lambda: _all_handled(client, stream, group), 30, "consumer-1 handles batch 1")
         subscriber.kill()
         consumer.kill()
-        _wait(lambda: subscriber_count(client, channel) == 0, "the server sees the subscriber gone")
+        wait_until(
+            lambda: subscriber_count(client, channel) == 0,
+            30,
+            "the server sees the subscriber gone",
+        )
         say("both killed (SIGKILL)")
         send(messages[batch : 2 * batch])
         say(f"the stream holds {client.xlen(stream)} entries")
@@ -494,7 +491,7 @@ def measure_consumer_down(
         say("both restarted")
         send(messages[2 * batch :])
         subscriber.wait_for_output(lambda lines: len(lines) > batch)
-        _wait(lambda: _all_handled(client, stream, group), "consumer-1 catches up")
+        wait_until(lambda: _all_handled(client, stream, group), 30, "consumer-1 catches up")
     finally:
         for process in processes:
             process.stop()
@@ -537,8 +534,9 @@ def measure_consumer_killed(
             "consumer-1", stream=stream, group=group, count=batch, hang_after=hang_after
         )
         processes.append(first)
-        _wait(
+        wait_until(
             lambda: pending_count(client, stream=stream, group=group) == batch - hang_after,
+            30,
             "consumer-1 handles some and gets stuck",
         )
         first.wait_for_output(lambda lines: len(lines) > hang_after)
@@ -549,7 +547,11 @@ def measure_consumer_killed(
             "consumer-2", stream=stream, group=group, claim_idle_ms=claim_idle_ms
         )
         processes.append(second)
-        _wait(lambda: _all_handled(client, stream, group), "consumer-2 claims and handles the rest")
+        wait_until(
+            lambda: _all_handled(client, stream, group),
+            30,
+            "consumer-2 claims and handles the rest",
+        )
         say(
             f"consumer-2 claimed and handled the rest; pending: {pending_count(client, stream=stream, group=group)}"
         )

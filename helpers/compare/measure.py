@@ -50,6 +50,7 @@ from helpers.bench.harness import percentile
 from helpers.bench.tracing import Trace
 from helpers.compare import work
 from helpers.compare.library import QueueLibrary
+from helpers.polling import wait_until
 from helpers.processes import BackgroundProcess
 from helpers.server import redis_url
 
@@ -104,14 +105,6 @@ def library(name: str) -> QueueLibrary:
     return getattr(import_module(module), cls)()
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not done after {timeout:g} s")
-        time.sleep(0.005)
-
-
 @contextlib.contextmanager
 def running(
     lib: QueueLibrary, processes: int, settings: str = work.DEFAULT
@@ -122,7 +115,12 @@ def running(
     try:
         warm = work.job_ids("warm", 4 * processes)
         lib.enqueue_records(warm)
-        _wait(lambda: lib.client.llen(work.DONE) >= len(warm), 60, f"{lib.name} warm-up")
+        wait_until(
+            lambda: lib.client.llen(work.DONE) >= len(warm),
+            60,
+            f"{lib.name} warm-up",
+            interval_s=0.005,
+        )
         time.sleep(0.3)  # stragglers of the second process
         lib.client.delete(work.DONE)
         yield workers
@@ -177,7 +175,9 @@ def trace(lib: QueueLibrary, jobs: int) -> dict[str, Any]:
     lua: list[str] = []
     with redis.Redis.from_url(lib.url).monitor() as monitor:
         lib.enqueue_records(work.job_ids("trace", jobs))
-        _wait(lambda: poller.llen(work.DONE) >= jobs, 30, f"{lib.name} traced jobs")
+        wait_until(
+            lambda: poller.llen(work.DONE) >= jobs, 30, f"{lib.name} traced jobs", interval_s=0.005
+        )
         time.sleep(0.05)  # the worker's last bookkeeping after the job's RPUSH
         poller.echo(marker)
         ours = {c["addr"] for c in poller.client_list() if c.get("name") == MEASURER}
@@ -389,7 +389,9 @@ def measure_jobs_running(lib: QueueLibrary, size: Size) -> float:
 def _jobs_run(lib: QueueLibrary, ids: Sequence[str]) -> float:
     start = time.perf_counter()
     lib.enqueue_records(ids)
-    _wait(lambda: lib.client.llen(work.DONE) >= len(ids), 60, f"{lib.name} jobs")
+    wait_until(
+        lambda: lib.client.llen(work.DONE) >= len(ids), 60, f"{lib.name} jobs", interval_s=0.005
+    )
     rate = len(ids) / (time.perf_counter() - start)
     lib.client.delete(work.DONE)
     return rate

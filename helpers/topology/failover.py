@@ -47,6 +47,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from helpers.polling import wait_until
 from helpers.processes import BackgroundProcess
 from helpers.server import logs_dir
 from helpers.topology.jobs import record
@@ -173,15 +174,6 @@ def _replica_synced(server_set: ServerSet, primary_port: int) -> bool:
         client.close()
 
 
-def _wait_until(condition: object, timeout_s: float, what: str) -> float:
-    start = time.monotonic()
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() - start > timeout_s:
-            raise TimeoutError(f"{what} within {timeout_s:g} s")
-        time.sleep(0.02)
-    return time.monotonic() - start
-
-
 def _set_min_replicas(server_set: ServerSet, on: bool) -> None:
     for node in server_set.nodes:
         client = node.client()
@@ -223,8 +215,8 @@ def run_mode(
     acknowledged_before = len(producer.acknowledged)
     last_before = producer.acknowledged[-1][1] if producer.acknowledged else killed_at
     replica.resume()
-    failover_s = _wait_until(
-        lambda: _primary_port(server_set) not in (None, old_port), 30, "no failover"
+    failover_s = wait_until(
+        lambda: _primary_port(server_set) not in (None, old_port), 30, "a failover"
     )
     new_port = _primary_port(server_set)
     assert new_port is not None
@@ -232,10 +224,14 @@ def run_mode(
     old.args = [*_without_replicaof(old.args), "--replicaof", HOST, str(new_port)]
     resync_start = time.monotonic()
     old.start()
-    _wait_until(lambda: _replica_synced(server_set, new_port), 30, "the old primary did not resync")
+    wait_until(lambda: _replica_synced(server_set, new_port), 30, "the old primary's resync")
     resync_s = time.monotonic() - resync_start
     with contextlib.suppress(TimeoutError):  # the first acknowledgement after the failover
-        _wait_until(lambda: len(producer.acknowledged) > acknowledged_before, 10, "no ack")
+        wait_until(
+            lambda: len(producer.acknowledged) > acknowledged_before,
+            10,
+            "an acknowledgement after the failover",
+        )
     time.sleep(after_s)
     producer.halt.set()
     producer.join(10)
@@ -250,7 +246,7 @@ def run_mode(
 
     drain_s = 10.0
     with contextlib.suppress(TimeoutError):
-        drain_s = _wait_until(drained, 10, "drain")
+        drain_s = wait_until(drained, 10, "drain")
     time.sleep(0.2)
     ids = [job_id for job_id, _ in producer.acknowledged]
     with client.pipeline(transaction=False) as pipe:

@@ -19,7 +19,6 @@ stops every process on exit) in a fresh folder under the course data folder
 from __future__ import annotations
 
 import shutil
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
+from helpers.polling import wait_until
 from helpers.server import data_dir
 from helpers.topology.nodes import HOST, RedisNode, data_server_config, free_port
 from helpers.workers import SENTINEL_MASTER
@@ -53,16 +53,8 @@ PERSISTENCE: dict[str, list[str]] = {
 
 
 def _wait(condition: Any, what: str, timeout_s: float = READY_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if condition():
-                return
-        except redis.RedisError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready within {timeout_s:g} s")
-        time.sleep(0.05)
+    """Wait for a set to be ready (a server still starting answers with errors)."""
+    wait_until(condition, timeout_s, f"{what} ready", interval_s=0.05, ignore=(redis.RedisError,))
 
 
 @dataclass
