@@ -19,16 +19,16 @@ Routes, with the original's JSON bodies byte for byte (compact JSON)::
 
 The service is built from the two reference programs: the routes of
 :mod:`helpers.programs.t9_stock` and :mod:`helpers.programs.t100_seat`, one
-copy each, in one Starlette app with one asyncio Redis client (a bounded
-pool, :func:`~helpers.programs.t9_stock.connect`). What this module adds:
+copy each, in one Starlette app with one asyncio Redis client (one
+pipelined connection, :func:`~helpers.programs.t9_stock.connect`). What this module adds:
 
 - ``GET /reserve_product_naive/<itemId>``, not the original's: it reserves
   the original's way (read, then write), only so that lesson 09 can show the
   race it loses;
 - answers for what goes wrong, as JSON: unknown routes and methods a JSON
-  404/405; Redis down, stalled or out of free connections a JSON 503 saying
-  how to fix it (after at most about two
-  :data:`~helpers.programs.t9_stock.REDIS_TIMEOUT_S`), never a traceback;
+  404/405; Redis down or stalled a JSON 503 saying how to fix it (after at
+  most about :data:`~helpers.programs.t9_stock.REDIS_TIMEOUT_S`), never a
+  traceback;
 - an optional bound on the seat queue (``seat_queue_limit``): with that many
   jobs waiting, ``/reserve_seat`` answers 429 with ``Retry-After: 1``;
 - the command line, several processes (``--workers``), and

@@ -221,7 +221,7 @@ def test_reserving_without_checking_the_flag_is_not_blocked(tmp_path: Path) -> N
 
 
 def test_an_app_that_prints_no_job_lines_fails_them(tmp_path: Path) -> None:
-    source = changed("100-seat", ("    listener.announce([job_id])\n", ""))
+    source = changed("100-seat", ("    state.listener.announce([job_id])\n", ""))
     report = graded(tmp_path, "100-seat", source)
     assert FIRST_LINES in report.failed(), "\n".join(report.lines())
     assert RUSH_LINES in report.failed()

@@ -25,9 +25,10 @@ queued, as the original's server did, from the jobs' events
 (:mod:`helpers.job_events`; ``n`` is the queue's counter, RQ's id is
 ``reserve_seat-<n>``).
 
-The routes are ``async`` and share one asyncio Redis client with a bounded
-pool (:func:`helpers.programs.t9_stock.connect`); RQ is not asyncio, so
-queueing a job runs in a thread. The worker's side (:func:`take_seat`, the
+The routes are ``async`` and share one asyncio Redis client, one pipelined
+connection (:func:`helpers.programs.t9_stock.connect`). RQ is not asyncio:
+it builds each job's commands (:func:`queue_reservation`), the app's client
+sends them. The worker's side (:func:`take_seat`, the
 job) is plain blocking code. :mod:`helpers.api` serves these same
 :data:`routes` (and those of ``9-stock``) as the course's service.
 
@@ -45,8 +46,7 @@ from contextlib import asynccontextmanager
 
 import redis
 import redis.asyncio
-from rq import Queue
-from rq.job import Job, get_current_job
+from rq.job import get_current_job
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
@@ -54,7 +54,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from helpers.job_events import TERMINAL_EVENTS, CreatorListener, enqueue_with_events, next_job_id
+from helpers.autopipeline import AutoPipelinedRedis
+from helpers.job_events import TERMINAL_EVENTS, CreatorListener, enqueue_with_events, job_ids_key
 from helpers.programs.t9_stock import connect
 from helpers.server import redis_url
 from helpers.workers import WorkerProcess, queue, redis_connection, start_worker
@@ -146,30 +147,37 @@ def process_seat_job() -> int:
     return take_seat(job.connection)
 
 
-def queue_reservation(q: Queue, listener: CreatorListener) -> Job:
-    """Queue one seat job, its lines printed by ``listener`` when it ends. The
-    id is drawn, and listened for, first: a fast worker's event is never missed."""
-    job_id = next_job_id(q.connection, q.name)
-    listener.expect([job_id])
+async def queue_reservation(state: State) -> str:
+    """Queue one seat job, its lines printed by the listener when it ends;
+    return its id. RQ writes the job into a pipeline of its blocking client
+    that is never executed: its commands (the job's hash, the queue's list)
+    go to Redis as one MULTI/EXEC down the app's asyncio client instead, so
+    queueing waits for Redis without holding a thread. The id is drawn, and
+    listened for, first: a fast worker's event is never missed."""
+    client: AutoPipelinedRedis = state.redis
+    job_id = f"{QUEUE_NAME}-{await client.incr(job_ids_key(QUEUE_NAME))}"
+    state.listener.expect([job_id])
     try:
-        job = enqueue_with_events(q, JOB_FUNCTION, job_id=job_id)
+        pipe = state.queue.connection.pipeline()
+        enqueue_with_events(state.queue, JOB_FUNCTION, job_id=job_id, pipeline=pipe)
+        await client.transaction(args for args, _ in pipe.command_stack)
     except Exception:
-        listener.forget([job_id])
+        state.listener.forget([job_id])
         raise
-    listener.announce([job_id])
-    return job
+    state.listener.announce([job_id])
+    return job_id
 
 
-def queue_job(state: State) -> Job:
-    """Queue one seat job from a route (blocking: RQ is not asyncio, so the
-    route runs this in a thread). The listener starts with the first job:
-    it reads Redis, which may be down when the app starts."""
+def start_listener(state: State) -> None:
+    """Start the listener that prints the jobs' lines (once), and learn
+    Redis's version for RQ's job records: both read Redis (blocking, so a
+    route runs this in a thread), which may be down when the app starts."""
     with state.lock:
         if state.listener is None:
+            state.queue.get_redis_server_version()  # RQ asks once, then remembers
             state.listener = CreatorListener(
                 QUEUE_NAME, state.queue.connection, prefix=JOB_PREFIX, kinds=TERMINAL_EVENTS
             )
-    return queue_reservation(state.queue, state.listener)
 
 
 # --- the HTTP app ---------------------------------------------------------
@@ -196,7 +204,9 @@ async def reserve(request: Request) -> JSONResponse:
             {"status": "Too many reservations waiting"}, 429, headers={"Retry-After": "1"}
         )
     try:
-        await run_in_threadpool(queue_job, state)
+        if state.listener is None:
+            await run_in_threadpool(start_listener, state)
+        await queue_reservation(state)
     except Exception:  # the original answers this for any queueing error
         return JSONResponse({"status": "Reservation failed"})
     return JSONResponse({"status": "Reservation in process"})
@@ -235,7 +245,7 @@ async def seat_jobs(
     the jobs' lines, and the worker ``/process`` starts (stopped at the end)."""
     state = app.state
     state.queue = queue(QUEUE_NAME, redis_connection(url))
-    state.listener = None  # started with the first job (see queue_job)
+    state.listener = None  # started with the first job (see start_listener)
     state.seat_queue_limit = seat_queue_limit
     state.worker = None
     state.lock = threading.Lock()

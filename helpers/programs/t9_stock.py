@@ -17,8 +17,9 @@ other requests ran, so it oversold. Here "check and take one" is one Lua
 script, which Redis runs as one command: it never oversells.
 
 The routes are ``async``: while one waits for Redis, the event loop serves
-the others, with one asyncio Redis client whose pool holds at most
-:data:`POOL_SIZE` connections. :mod:`helpers.api` serves these same
+the others. They share one asyncio Redis client (:func:`connect`) whose
+commands all go down one connection, pipelined: the commands of every
+request waiting at that moment leave in one write. :mod:`helpers.api` serves these same
 :data:`routes` (and those of ``100-seat``) as the course's service.
 
 Run it: ``python helpers/programs/t9_stock.py`` (``PORT``, default 1245;
@@ -33,21 +34,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
-import redis
 import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from helpers.autopipeline import AutoPipelinedRedis
 from helpers.server import redis_url
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 1245
-POOL_SIZE = 64  # Redis connections per process, at most; more would only queue in Redis
-REDIS_TIMEOUT_S = 2.0  # wait this long for a free connection, a connect or a reply; then 503
+REDIS_TIMEOUT_S = 2.0  # wait this long for a connect or a reply; then 503
 
 
 class Product(TypedDict):
@@ -129,22 +127,13 @@ return left - 1
 RESERVE_SHA = hashlib.sha1(RESERVE_SCRIPT.encode()).hexdigest()  # its name in Redis's cache
 
 
-def connect(url: str) -> redis.asyncio.Redis:
-    """An asyncio client (text replies) whose pool is bounded: at most
-    :data:`POOL_SIZE` connections; a request finding none free waits up to
-    :data:`REDIS_TIMEOUT_S`, then fails (a 503), as does a reply that takes
-    longer. A connection found broken (Redis restarted) is reopened and the
-    command sent once more: a timeout is not retried (the command may have run)."""
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url,
-        decode_responses=True,
-        max_connections=POOL_SIZE,
-        timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-        socket_timeout=REDIS_TIMEOUT_S,
-        retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
-    )
-    return redis.asyncio.Redis(connection_pool=pool)
+def connect(url: str) -> AutoPipelinedRedis:
+    """An asyncio client (text replies) for the whole app: every request's
+    commands share **one** connection, pipelined, as Node's Redis client
+    does (:mod:`helpers.autopipeline`). A reply that takes longer than
+    :data:`REDIS_TIMEOUT_S` fails the request (a 503); a connection found
+    broken (Redis restarted) is opened again by the next command."""
+    return AutoPipelinedRedis(url, timeout_s=REDIS_TIMEOUT_S)
 
 
 async def reserve_stock(client: redis.asyncio.Redis, item_id: int) -> bool:
