@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,6 @@ import redis.asyncio
 
 from helpers.autopipeline import AutoPipelinedRedis
 from helpers.server import ServerInfo, start_server, stop_server
-
-
-@pytest.fixture
-def private(tmp_path: Path) -> Iterator[ServerInfo]:
-    """A Redis of this test's own, which it may restart or pause."""
-    info = start_server(tmp_path)
-    try:
-        yield info
-    finally:
-        stop_server(tmp_path)
 
 
 def run(coroutine):  # noqa: ANN001, ANN201 (a test's own event loop)

@@ -13,7 +13,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,6 @@ from helpers.programs.t9_stock import REDIS_TIMEOUT_S
 from helpers.server import ServerInfo, start_server, stop_server
 
 UNAVAILABLE = "Service unavailable"
-
-
-@pytest.fixture
-def private(tmp_path: Path) -> Iterator[ServerInfo]:
-    """A Redis of this test's own, which it may restart or pause."""
-    info = start_server(tmp_path)
-    try:
-        yield info
-    finally:
-        stop_server(tmp_path)
 
 
 def get(url: str) -> tuple[int, dict[str, str], bytes]:
