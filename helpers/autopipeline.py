@@ -106,11 +106,15 @@ class AutoPipelinedRedis(redis.asyncio.Redis):
     """A redis-py asyncio client whose commands share one pipelined connection."""
 
     def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, pool_size: int = 4) -> None:
+        parts = urlparse(url)
+        if parts.scheme != "redis":
+            raise ValueError(
+                f"AutoPipelinedRedis connects over plain TCP (redis://host:port/db), not {url!r}"
+            )
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             url, decode_responses=True, max_connections=pool_size, timeout=timeout_s, protocol=2
         )  # protocol 2 (RESP2): what the shared connection speaks, so redis-py's RESP2 parsing
         super().__init__(connection_pool=pool)
-        parts = urlparse(url)
         self._address = (parts.hostname or "127.0.0.1", parts.port or 6379)
         self._hello: list[bytes] = []  # what a new connection says first: AUTH, SELECT
         if parts.password:

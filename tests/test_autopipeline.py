@@ -172,3 +172,9 @@ def test_the_url_selects_the_database(private: ServerInfo) -> None:
     base = private.url.rsplit("/", 1)[0]
     assert redis.Redis.from_url(f"{base}/3").get("in3") == b"yes"
     assert redis.Redis.from_url(f"{base}/0").get("in3") is None
+
+
+def test_only_plain_tcp_urls_are_accepted() -> None:
+    for url in ("rediss://127.0.0.1:6379/0", "unix:///tmp/redis.sock"):
+        with pytest.raises(ValueError, match="plain TCP"):
+            AutoPipelinedRedis(url)
