@@ -194,14 +194,20 @@ class AutoPipelinedRedis(redis.asyncio.Redis):
             raise redis.ConnectionError(f"Error connecting to {self._address}: {error}") from None
 
     async def _connect(self) -> _Link:
+        """A new connection, authenticated and on the URL's database."""
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(*self._address), self._timeout_s
         )
         link = _Link(reader, writer)
         hello = [asyncio.get_running_loop().create_future() for _ in self._hello]
         link.send(self._hello, hello)  # AUTH, SELECT: before any command of a caller
-        for future in hello:
-            await asyncio.wait_for(future, self._timeout_s)
+        try:
+            for future in hello:
+                await asyncio.wait_for(future, self._timeout_s)
+        except BaseException:  # refused (a wrong password) or no answer: not kept open
+            link.task.cancel()
+            link.fail(redis.ConnectionError("Connection set-up failed."))
+            raise
         self._link = link
         return link
 

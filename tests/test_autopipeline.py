@@ -178,3 +178,19 @@ def test_only_plain_tcp_urls_are_accepted() -> None:
     for url in ("rediss://127.0.0.1:6379/0", "unix:///tmp/redis.sock"):
         with pytest.raises(ValueError, match="plain TCP"):
             AutoPipelinedRedis(url)
+
+
+def test_a_refused_set_up_is_a_clear_error_and_keeps_no_connection(private: ServerInfo) -> None:
+    admin = redis.Redis.from_url(private.url)
+
+    async def main() -> None:
+        client = AutoPipelinedRedis(private.url.replace("redis://", "redis://nobody:wrong@"))
+        for _ in range(3):
+            with pytest.raises(redis.RedisError, match="(?i)wrongpass|invalid username"):
+                await client.get("k")
+        await asyncio.sleep(0.1)
+        assert len(admin.client_list()) == 1  # only admin: no half-open connection kept
+        await client.aclose()
+
+    run(main())
+    admin.close()
