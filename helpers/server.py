@@ -354,10 +354,24 @@ def _reap(pid: int) -> None:
             _launched.remove(proc)
 
 
+def _still_there(info: ServerInfo) -> bool:
+    """Is the recorded server's process still alive (not yet a zombie)? Unlike
+    :func:`_is_ours`, without its command line, which a dying process loses
+    while it is still exiting."""
+    if not pid_running(info.pid):
+        return False
+    if info.create_time is None:
+        return True
+    try:
+        return abs(psutil.Process(info.pid).create_time() - info.create_time) < 1.0
+    except psutil.Error:
+        return False
+
+
 def _wait_gone(info: ServerInfo, timeout_s: float) -> bool:
     """Wait up to ``timeout_s`` until the recorded server is gone; True if it is."""
     deadline = time.monotonic() + timeout_s
-    while _is_ours(info):
+    while _still_there(info):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
