@@ -2,7 +2,8 @@
 
 :class:`helpers.topology.nodes.RedisNode` starts this module through the
 course's launcher (``python -m helpers.processes --stop-with-pid PID
-helpers.topology.keeper BINARY ARGS...``), so the server stops with the
+.../helpers/topology/keeper.py BINARY ARGS...``: run as a file, it imports
+nothing but the standard library), so the server stops with the
 kernel that started it: once that kernel is gone, the launcher sends this
 process SIGTERM, which it passes on to the server (Redis's graceful
 shutdown), and after a grace period SIGKILLs both. It exits when the server

@@ -30,6 +30,7 @@ import redis
 from helpers.processes import BackgroundProcess, pid_running
 from helpers.server import find_redis_server
 from helpers.server import free_port as server_free_port
+from helpers.topology import keeper
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
@@ -127,7 +128,9 @@ class RedisNode:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "redis.pid").unlink(missing_ok=True)
         self.keeper = BackgroundProcess.start(
-            ["helpers.topology.keeper", self.binary, *self.args],
+            # As a file, not ``-m helpers.topology.keeper``: a module would import
+            # the package (RQ, redis-py: 0.25 CPU-s) in every one of a set's keepers.
+            [keeper.__file__, self.binary, *self.args],
             log_file=self.folder / "keeper.log",
             cwd=self.folder,
         )
@@ -136,8 +139,8 @@ class RedisNode:
             if not self.keeper.running or time.monotonic() > deadline:
                 self.keeper.kill()
                 tail = self.log_file.read_text()[-1500:] if self.log_file.exists() else ""
-                keeper = self.keeper.output()[-1500:]
-                raise RuntimeError(f"{self.name} (port {self.port}) did not start:\n{tail}{keeper}")
+                said = self.keeper.output()[-1500:]
+                raise RuntimeError(f"{self.name} (port {self.port}) did not start:\n{tail}{said}")
             time.sleep(0.05)
         return self
 
