@@ -114,11 +114,17 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def counter_job_id(queue_name: str, number: int) -> str:
+    """The job id ``<queue>-<n>`` of the ``number``-th job of ``queue_name``
+    (what :func:`job_number` reads back)."""
+    return f"{queue_name}-{number}"
+
+
 def next_job_id(connection: redis.Redis, queue_name: str, count: int = 1) -> str:
     """A new job id ``<queue>-<n>`` from the queue's counter (INCR, atomic).
     With ``count`` > 1, reserves that many and returns the first."""
     last = int(connection.incrby(job_ids_key(queue_name), count))
-    return f"{queue_name}-{last - count + 1}"
+    return counter_job_id(queue_name, last - count + 1)
 
 
 def job_ids(connection: redis.Redis, queue_name: str, count: int) -> list[str]:
@@ -126,7 +132,7 @@ def job_ids(connection: redis.Redis, queue_name: str, count: int) -> list[str]:
     if count <= 0:
         return []
     last = int(connection.incrby(job_ids_key(queue_name), count))
-    return [f"{queue_name}-{n}" for n in range(last - count + 1, last + 1)]
+    return [counter_job_id(queue_name, n) for n in range(last - count + 1, last + 1)]
 
 
 _COUNTER_ID = re.compile(r"(?:.*-)?([0-9]+)")

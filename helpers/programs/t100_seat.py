@@ -55,7 +55,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from helpers.autopipeline import AutoPipelinedRedis
-from helpers.job_events import TERMINAL_EVENTS, CreatorListener, enqueue_with_events, job_ids_key
+from helpers.job_events import (
+    TERMINAL_EVENTS,
+    CreatorListener,
+    counter_job_id,
+    enqueue_with_events,
+    job_ids_key,
+)
 from helpers.programs.t9_stock import connect
 from helpers.server import redis_url
 from helpers.workers import WorkerProcess, queue, redis_connection, start_worker
@@ -155,7 +161,7 @@ async def queue_reservation(state: State) -> str:
     queueing waits for Redis without holding a thread. The id is drawn, and
     listened for, first: a fast worker's event is never missed."""
     client: AutoPipelinedRedis = state.redis
-    job_id = f"{QUEUE_NAME}-{await client.incr(job_ids_key(QUEUE_NAME))}"
+    job_id = counter_job_id(QUEUE_NAME, await client.incr(job_ids_key(QUEUE_NAME)))
     state.listener.expect([job_id])
     try:
         pipe = state.queue.connection.pipeline()

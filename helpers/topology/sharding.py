@@ -36,6 +36,7 @@ import redis
 from redis.crc import key_slot as _crc_slot
 from rq import Queue
 
+from helpers.job_events import counter_job_id
 from helpers.processes import BackgroundProcess
 from helpers.server import logs_dir
 from helpers.topology.jobs import record
@@ -249,7 +250,7 @@ def queue_per_shard(
     for n in range(jobs):
         shard = shard_for(f"customer-{n}", len(nodes))
         q = queue(queue_name, nodes[shard].client())
-        q.enqueue(record, n, job_id=f"{queue_name}-{n}", result_ttl=600)
+        q.enqueue(record, n, job_id=counter_job_id(queue_name, n), result_ttl=600)
         q.connection.close()
         enqueued[shard] += 1
     workers = [
