@@ -19,8 +19,9 @@ script, which Redis runs as one command: it never oversells.
 The routes are ``async``: while one waits for Redis, the event loop serves
 the others. They share one asyncio Redis client (:func:`connect`) whose
 commands all go down one connection, pipelined: the commands of every
-request waiting at that moment leave in one write. :mod:`helpers.api` serves these same
-:data:`routes` (and those of ``100-seat``) as the course's service.
+request waiting at that moment leave in one write. :mod:`helpers.api`
+serves these same :data:`routes` (and those of ``100-seat``) as the
+course's service.
 
 Run it: ``python helpers/programs/t9_stock.py`` (``PORT``, default 1245;
 Redis at ``REDIS_URL``, else the course server).
