@@ -17,7 +17,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
+# Before nbformat: its jsonschema would build rfc3987_syntax's parser, 2 CPU-s of
+# this script's 2.1, for formats no notebook uses (tools/pytest_quick_imports.py).
+sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
