@@ -23,6 +23,7 @@ import redis
 
 from helpers.processes import terminate
 from helpers.server import find_redis_server, free_port, stop_server
+from tools import pytest_quick_imports as quick_imports
 
 pytestmark = pytest.mark.binder
 
@@ -103,7 +104,7 @@ def test_start_serves_a_lesson(start_env: dict[str, str], tmp_path: Path) -> Non
     port = start_env["BINDER_REDIS_PORT"]
     command = [
         str(START),
-        sys.executable, "-m", "pytest", "--noconftest", "-p", "no:cacheprovider", "-q",
+        sys.executable, "-m", "pytest", *quick_imports.ARGS, "--noconftest", "-p", "no:cacheprovider", "-q",
         LESSON, "--nbval", "--nbval-current-env",
         "--nbval-sanitize-with", "tests/nbval-sanitize.cfg",
     ]  # fmt: skip

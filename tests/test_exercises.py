@@ -25,6 +25,7 @@ import nbformat
 import pytest
 
 from helpers.exercises import _verdict
+from tools import pytest_quick_imports as quick_imports
 from tools.nbval_exercises import Exercise, exercises_of, is_check_cell, read_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +126,7 @@ def test_every_solution_is_loaded_by_an_exercise() -> None:
 def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", *quick_imports.ARGS, "-p", "no:cacheprovider", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools import pytest_quick_imports as quick_imports
+
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER_TEST = "tests/test_browser.py::test_course_map_connects_to_redis"
 REASON = "CHROMIUM=/nonexistent is not a Chromium executable"
@@ -25,7 +27,9 @@ def _run_browser_test(**env: str) -> subprocess.CompletedProcess[str]:
         for k, v in os.environ.items()
         if k not in ("CI", "PYTEST_ADDOPTS") and not k.startswith("PYTEST_XDIST")
     }
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", BROWSER_TEST]
+    command = [
+        sys.executable, "-m", "pytest", *quick_imports.ARGS, "-p", "no:cacheprovider", "-rs", BROWSER_TEST,
+    ]  # fmt: skip
     return subprocess.run(
         command,
         cwd=ROOT,

@@ -16,3 +16,6 @@ from __future__ import annotations
 import sys
 
 sys.modules.setdefault("rfc3987_syntax", None)  # None: `import` raises ImportError
+
+# How a pytest command line loads this plugin (the tests' own pytest runs use it too).
+ARGS = ("-p", "tools.pytest_quick_imports")
