@@ -39,7 +39,8 @@ lint: $(STAMP)
 
 # A kernel may take long to start on a loaded 2-core machine: wait up to 3 minutes.
 # tools/pytest_quick_imports.py: 2 CPU-seconds less per pytest process (its docstring says why).
-NBVAL := -p tools.pytest_quick_imports --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \
+# tools/pytest_cpu_durations.py: PYTEST_ARGS=--cpu-durations=30 lists the tests costing most CPU.
+NBVAL := -p tools.pytest_quick_imports -p tools.pytest_cpu_durations --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg \
 	--nbval-kernel-startup-timeout=180 -p no:cacheprovider -rs $(PYTEST_XDIST)
 
 test: lint
