@@ -5,7 +5,8 @@ Started with the same code as the course's embedded default
 test or notebook runs. ``REDIS_URL`` points at it, so nbval's kernels, worker
 processes and services started by tests all use it, and nothing a learner
 keeps in their own Redis is ever touched. ``COURSE_DATA_DIR`` sends logs to
-the same temporary folder.
+the same temporary folder, and ``IPYTHONDIR`` gives the kernels a profile there
+(not the learner's: their startup files, settings and history stay out of it).
 
 Under pytest-xdist (``make test`` runs ``-n N --dist loadgroup``), every
 worker process runs :func:`pytest_configure` and so gets a server and a data
@@ -68,6 +69,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["REDIS_URL"] = info.url
     os.environ["COURSE_DATA_DIR"] = str(tmp / "data")
     os.environ["COURSE_WORKSPACE"] = str(tmp / "workspace")  # never the learner's task files
+    # The kernels' IPython profile: not the learner's, whose startup files and settings
+    # would run in every test kernel and whose history would collect the tests' cells.
+    os.environ["IPYTHONDIR"] = str(tmp / "ipython")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(tmp / "jupyter-runtime")  # kernels' connection files
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
