@@ -36,7 +36,7 @@ import asyncio
 import collections
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import hiredis
 import redis
@@ -115,14 +115,14 @@ class AutoPipelinedRedis(redis.asyncio.Redis):
             url, decode_responses=True, max_connections=pool_size, timeout=timeout_s, protocol=2
         )  # protocol 2 (RESP2): what the shared connection speaks, so redis-py's RESP2 parsing
         super().__init__(connection_pool=pool)
-        self._address = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        url_kwargs = pool.connection_kwargs  # the URL as redis-py read it (unquoted)
+        self._address = (url_kwargs.get("host") or "127.0.0.1", url_kwargs.get("port") or 6379)
         self._hello: list[bytes] = []  # what a new connection says first: AUTH, SELECT
-        if parts.password:
-            user = unquote(parts.username) if parts.username else "default"
-            self._hello.append(hiredis.pack_command(("AUTH", user, unquote(parts.password))))
-        db = int(parts.path.strip("/") or 0)
-        if db:
-            self._hello.append(hiredis.pack_command(("SELECT", db)))
+        if url_kwargs.get("password"):
+            user = url_kwargs.get("username") or "default"
+            self._hello.append(hiredis.pack_command(("AUTH", user, url_kwargs["password"])))
+        if url_kwargs.get("db"):
+            self._hello.append(hiredis.pack_command(("SELECT", url_kwargs["db"])))
         self._timeout_s = timeout_s
         self._link: _Link | None = None
         self._opening: asyncio.Task[_Link] | None = None
