@@ -197,21 +197,34 @@ def _recorded(base: Path | None = None) -> ServerInfo | None:
         return None
 
 
+def _still_there(info: ServerInfo) -> bool:
+    """Is the recorded server's process still alive (not yet a zombie), by
+    its pid and start time? Not by its command line, as :func:`_is_ours`
+    also checks: a dying process loses that while it is still exiting."""
+    if not pid_running(info.pid):
+        return False
+    if info.create_time is None:
+        return True
+    try:
+        return abs(psutil.Process(info.pid).create_time() - info.create_time) < 1.0
+    except psutil.Error:
+        return False
+
+
 def _is_ours(info: ServerInfo) -> bool:
     """Is ``info.pid`` alive and still the redis-server that was recorded (not
     a later process that reuses the pid)?"""
-    if not pid_running(info.pid):
+    if not _still_there(info):  # alive, and (when recorded) the start time tells pids apart
         return False
     try:
-        proc = psutil.Process(info.pid)
         # redis-server sets its title to "<binary> 127.0.0.1:PORT".
-        cmdline = " ".join(proc.cmdline())
-        has_port = f":{info.port}" in cmdline or str(info.port) in cmdline.split()
-        if info.create_time is not None:  # the start time tells pids apart
-            return has_port and abs(proc.create_time() - info.create_time) < 1.0
-        return has_port and "redis" in cmdline  # an old state file
+        cmdline = " ".join(psutil.Process(info.pid).cmdline())
     except psutil.Error:
         return False
+    has_port = f":{info.port}" in cmdline or str(info.port) in cmdline.split()
+    if info.create_time is None:  # an old state file: no start time to tell pids apart
+        return has_port and "redis" in cmdline
+    return has_port
 
 
 def read_state(base: Path | None = None) -> ServerInfo | None:
@@ -352,20 +365,6 @@ def _reap(pid: int) -> None:
     for proc in list(_launched):
         if proc.pid == pid and proc.poll() is not None:
             _launched.remove(proc)
-
-
-def _still_there(info: ServerInfo) -> bool:
-    """Is the recorded server's process still alive (not yet a zombie)? Unlike
-    :func:`_is_ours`, without its command line, which a dying process loses
-    while it is still exiting."""
-    if not pid_running(info.pid):
-        return False
-    if info.create_time is None:
-        return True
-    try:
-        return abs(psutil.Process(info.pid).create_time() - info.create_time) < 1.0
-    except psutil.Error:
-        return False
 
 
 def _wait_gone(info: ServerInfo, timeout_s: float) -> bool:
