@@ -27,18 +27,24 @@ def test_idle():
 """
 
 
-@pytest.mark.parametrize("xdist", [[], ["-p", "xdist", "-n", "2"]], ids=["one process", "xdist"])
-def test_lists_the_test_whose_child_burns_cpu_first(tmp_path: Path, xdist: list[str]) -> None:
+def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest with this plugin over :data:`TESTS`, in ``tmp_path``."""
     (tmp_path / "test_burn.py").write_text(TESTS)
     command = [
         sys.executable, "-m", "pytest", "-p", "tools.pytest_cpu_durations",
-        "-p", "no:cacheprovider", "--cpu-durations=2", *xdist, "test_burn.py",
+        "-p", "no:cacheprovider", *args, "test_burn.py",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), **ONLY_NAMED_PLUGINS}
     run = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return run
+
+
+@pytest.mark.parametrize("xdist", [[], ["-p", "xdist", "-n", "2"]], ids=["one process", "xdist"])
+def test_lists_the_test_whose_child_burns_cpu_first(tmp_path: Path, xdist: list[str]) -> None:
+    run = run_pytest(tmp_path, "--cpu-durations=2", *xdist)
     rows = re.findall(r"^ *([0-9.]+) CPU-s  (\S+)$", run.stdout, re.MULTILINE)
     tests = [(float(cpu), name) for cpu, name in rows if "::" in name]
     assert [name.split("::")[1] for _, name in tests] == ["test_burns_in_a_child", "test_idle"]
@@ -48,14 +54,4 @@ def test_lists_the_test_whose_child_burns_cpu_first(tmp_path: Path, xdist: list[
 
 
 def test_off_without_the_option(tmp_path: Path) -> None:
-    (tmp_path / "test_burn.py").write_text(TESTS)
-    command = [
-        sys.executable, "-m", "pytest", "-p", "tools.pytest_cpu_durations",
-        "-p", "no:cacheprovider", "test_burn.py",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **ONLY_NAMED_PLUGINS}
-    run = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert run.returncode == 0, run.stdout[-2000:]
-    assert "CPU-s" not in run.stdout
+    assert "CPU-s" not in run_pytest(tmp_path).stdout
