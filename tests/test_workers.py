@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zlib
 
 import pytest
@@ -395,3 +396,16 @@ def test_a_write_refused_for_now_counts_as_redis_lost_and_other_errors_do_not() 
     assert not _redis_gone(
         redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
     )
+
+
+def test_a_worker_unsubscribes_without_waiting_out_its_pubsub_thread(r) -> None:
+    """RQ's teardown (unsubscribe, then stop the pub/sub thread) must not wait
+    for the thread's 60 s poll: with redis-py 8.2 it did, whenever the thread
+    saw the unsubscription before the stop (pyproject.toml says so)."""
+    worker = Worker(["test_workers_unsubscribe"], connection=redis_connection())
+    for _ in range(10):
+        worker.subscribe()
+        wait_for(lambda: worker.pubsub.subscribed, 10)
+        start = time.monotonic()
+        worker.unsubscribe()
+        assert time.monotonic() - start < 5
