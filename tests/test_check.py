@@ -133,3 +133,17 @@ def test_a_hanging_file_fails_with_no_answer(tmp_path: Path) -> None:
     report = grade("1-redis_op", hanging)
     assert not report.passed
     assert "no answer in 10 s" in report.requirements[0].got
+
+
+def test_a_crash_is_quoted_as_plain_text_even_when_colour_is_forced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A notebook kernel sets FORCE_COLOR for what it starts; Python 3.13 then
+    # colours tracebacks, and the quote of the learner's crash must stay text.
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    crashing = tmp_path / "0-redis_client.py"
+    crashing.write_text("raise NotImplementedError  # your code here\n")
+    report = grade("0-redis_client", crashing)
+    assert not report.passed
+    quoted = " ".join(requirement.got for requirement in report.requirements)
+    assert "NotImplementedError" in quoted and "\x1b[" not in quoted, quoted

@@ -108,9 +108,12 @@ class Sandbox:
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of every run: ``REDIS_URL`` is the private Redis, and
-        the copy is importable as :attr:`module`."""
+        the copy is importable as :attr:`module`. Tracebacks stay plain text
+        (the checker quotes them): Python 3.13 colours them when ``FORCE_COLOR``
+        is set, and a notebook kernel sets it for everything it starts."""
         path = os.pathsep.join(p for p in (str(self.folder), os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, REDIS_URL=self.url, PYTHONPATH=path, PYTHONUNBUFFERED="1")
+        env["PYTHON_COLORS"] = "0"
         env.update(extra)  # a run may point REDIS_URL elsewhere (at nothing, say)
         return env
 
