@@ -153,7 +153,8 @@ def test_killed_consumer_mid_batch_every_message_acknowledged_exactly_once(r) ->
     ids = [add_message(r, f"message {i}", S) for i in range(1, 31)]
     by_id = dict(zip(ids, (f"message {i}" for i in range(1, 31)), strict=True))
     # Two consumers take batches of 8 and "work" 30 ms per message; one is killed
-    # at an arbitrary point, possibly between handling a message and XACK.
+    # at an arbitrary point, possibly between handling a message and XACK, or
+    # between XACK and printing that it acknowledged.
     doomed = start_consumer("doomed", stream=S, group=G, count=8, handle_ms=30, verbose=True)
     survivor = None
     try:
@@ -177,7 +178,12 @@ def test_killed_consumer_mid_batch_every_message_acknowledged_exactly_once(r) ->
         for line in p.lines()
         if line.startswith("acked")
     )
-    assert set(acks) == set(ids)  # none lost
+    # None lost. A kill between XACK and its "acked" line loses the line, not the
+    # acknowledgement: then the one id without a line is that of the last message
+    # the doomed consumer printed, and Redis holds it acknowledged (nothing pending).
+    last_of_doomed = [line for line in doomed.lines() if line in by_id.values()][-1]
+    unlined = set(ids) - set(acks)
+    assert unlined <= {i for i, message in by_id.items() if message == last_of_doomed}, unlined
     assert max(acks.values()) == 1  # each acknowledged exactly once, by someone
     handled = Counter(
         line for p in (doomed, survivor) for line in p.lines() if line in by_id.values()
