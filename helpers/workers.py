@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.exceptions import ReadOnlyError
 from redis.sentinel import Sentinel, SentinelManagedConnection
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
@@ -237,8 +238,8 @@ def _redis_gone(error: BaseException | None) -> bool:
     first one and quits, then its teardown (``register_death``) raises the next."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
-            return True
+        if isinstance(error, (redis.ConnectionError, redis.TimeoutError, ReadOnlyError)):
+            return True  # redis-py raises READONLY as ReadOnlyError, its code stripped
         if isinstance(error, redis.ResponseError) and any(c in str(error) for c in REFUSED_WRITES):
             return True  # a primary without its replicas, or one demoted (also inside a pipeline)
         seen.add(id(error))

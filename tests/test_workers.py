@@ -384,18 +384,37 @@ def test_worker_gives_up_after_too_many_quick_restarts(tmp_path, blip_redis, bli
     assert "5 restarts in 60 s already, giving up" in log.read_text()
 
 
-def test_a_write_refused_for_now_counts_as_redis_lost_and_other_errors_do_not() -> None:
+def test_a_write_refused_for_now_counts_as_redis_lost_and_other_errors_do_not(private) -> None:
     """A primary without its replicas (NOREPLICAS) or demoted by a failover
     (READONLY) refuses writes for a while, also inside RQ's pipelines: the
-    worker waits and restarts its loop; any other error reply is a bug to show."""
+    worker waits and restarts its loop; any other error reply is a bug to show.
+    The errors are the ones redis-py raises from a real server's replies: it
+    strips the READONLY code and raises ReadOnlyError."""
     from helpers.workers import _redis_gone
 
-    refused = "Command # 1 (SREM rq:workers rq:worker:w) of pipeline caused error: NOREPLICAS Not"
-    assert _redis_gone(redis.ResponseError(refused))
-    assert _redis_gone(redis.ResponseError("READONLY You can't write against a read only replica."))
-    assert not _redis_gone(
-        redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
-    )
+    client = redis.Redis.from_url(private.url)
+    refused: list[redis.ResponseError] = []
+    try:
+        client.config_set("min-replicas-to-write", 1)  # no replica: NOREPLICAS
+        client.replicaof("127.0.0.1", 1)  # a replica (of nothing): READONLY
+        for _ in (0, 1):
+            with pytest.raises(redis.ResponseError) as plain:
+                client.set("k", "v")
+            with pytest.raises(redis.ResponseError) as in_pipeline:
+                client.pipeline().sadd("rq:workers", "w").execute()
+            refused += [plain.value, in_pipeline.value]
+            client.replicaof("NO", "ONE")
+        client.config_set("min-replicas-to-write", 0)
+        client.set("k", "v")
+        with pytest.raises(redis.ResponseError) as wrong_type:
+            client.lpush("k", "w")
+    finally:
+        client.replicaof("NO", "ONE")
+        client.config_set("min-replicas-to-write", 0)
+    assert isinstance(refused[0], redis.exceptions.ReadOnlyError), refused
+    assert "NOREPLICAS" in str(refused[2]), refused
+    assert all(_redis_gone(error) for error in refused), refused
+    assert not _redis_gone(wrong_type.value)
 
 
 def test_a_worker_unsubscribes_without_waiting_out_its_pubsub_thread(r) -> None:
