@@ -226,10 +226,13 @@ def run_mode(
     old.start()
     wait_until(lambda: _replica_synced(server_set, new_port), 30, "the old primary's resync")
     resync_s = time.monotonic() - resync_start
-    with contextlib.suppress(TimeoutError):  # the first acknowledgement after the failover
+    # The first acknowledgement after the failover: usually within a second, but
+    # once in 35 runs here none came within 10 s. Wait longer rather than report no
+    # acknowledgement at all: the gap is measured (producer_gap_s), not hidden.
+    with contextlib.suppress(TimeoutError):
         wait_until(
             lambda: len(producer.acknowledged) > acknowledged_before,
-            10,
+            30,
             "an acknowledgement after the failover",
         )
     time.sleep(after_s)
