@@ -120,7 +120,7 @@ def test_behind_sentinel_wait_loses_no_acknowledged_job() -> None:
         # but one a work loop gave up in the middle of (RQ's loop quit, and started again).
         abandoned = row["acknowledged_after"] - row["finished_after"]
         assert 0 <= abandoned <= row["worker_restarts"], result["runs"]
-    assert result["workers_alive_at_end"]
+    assert result["workers_alive_at_end"], result["dead_workers"]
 
 
 def test_a_server_set_stops_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:

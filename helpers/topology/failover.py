@@ -314,6 +314,8 @@ def run_drill(
                     last_kill = time.monotonic()
                     runs.append({**asdict(run), "worker_restarts": _restarts(workers) - restarts})
             alive = all(w.running for w in workers)
+            # What a worker that stopped by itself said last (why, for a failed run).
+            dead = {w.describe(): w.output()[-1500:] for w in workers if not w.running}
         finally:
             for w in workers:
                 w.stop()
@@ -331,6 +333,7 @@ def run_drill(
         "options": options,
         "workers": len(workers),
         "workers_alive_at_end": alive,
+        "dead_workers": dead,
         "seconds": time.monotonic() - started,
         "summary": summary,
         "runs": runs,
