@@ -227,21 +227,28 @@ def start_worker(
 
 
 RESTARTED = "restarting the worker loop in the same process"  # in the log, once a restart
-REFUSED_WRITES = ("NOREPLICAS", "READONLY")  # Redis answers, but takes no writes for now
+# Redis answers, but takes no writes for now: a primary without its replicas
+# (NOREPLICAS, which redis-py raises as a plain ResponseError with the code in the
+# message) or a demoted one (READONLY, which it raises as ReadOnlyError, code stripped).
+REFUSED_WRITES = (ReadOnlyError,)
+REFUSED_WRITE_CODES = ("NOREPLICAS",)
 
 
 def _redis_gone(error: BaseException | None) -> bool:
     """Is ``error``, or one it was raised from or while handling, Redis not
     answering? redis-py's ConnectionError (BusyLoadingError and the like are
     subclasses) or TimeoutError, or a write refused for now
-    (:data:`REFUSED_WRITES`). RQ does not wrap them: its work loop logs the
-    first one and quits, then its teardown (``register_death``) raises the next."""
+    (:data:`REFUSED_WRITES`, :data:`REFUSED_WRITE_CODES`, also inside a
+    pipeline). RQ does not wrap them: its work loop logs the first one and
+    quits, then its teardown (``register_death``) raises the next."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, (redis.ConnectionError, redis.TimeoutError, ReadOnlyError)):
-            return True  # redis-py raises READONLY as ReadOnlyError, its code stripped
-        if isinstance(error, redis.ResponseError) and any(c in str(error) for c in REFUSED_WRITES):
-            return True  # a primary without its replicas, or one demoted (also inside a pipeline)
+        if isinstance(error, (redis.ConnectionError, redis.TimeoutError, *REFUSED_WRITES)):
+            return True
+        if isinstance(error, redis.ResponseError) and any(
+            code in str(error) for code in REFUSED_WRITE_CODES
+        ):
+            return True
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return False

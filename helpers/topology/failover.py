@@ -313,7 +313,6 @@ def run_drill(
                     run = run_mode(server_set, mode, **options)  # type: ignore[arg-type]
                     last_kill = time.monotonic()
                     runs.append({**asdict(run), "worker_restarts": _restarts(workers) - restarts})
-            alive = all(w.running for w in workers)
             # What a worker that stopped by itself said last (why, for a failed run).
             dead = {w.describe(): w.output()[-1500:] for w in workers if not w.running}
         finally:
@@ -332,7 +331,7 @@ def run_drill(
         "repeats": repeats,
         "options": options,
         "workers": len(workers),
-        "workers_alive_at_end": alive,
+        "workers_alive_at_end": not dead,
         "dead_workers": dead,
         "seconds": time.monotonic() - started,
         "summary": summary,
